@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from io import BytesIO
-
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -51,16 +50,19 @@ def pixelate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np
 
 
 def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
-    """JPEG round trip through Pillow at quality 25 18 15 10 7 for severity 1..5 (deterministic).
+    """JPEG round trip at quality 25 18 15 10 7 for severity 1..5 (deterministic).
 
+    The reference saves and reopens with Pillow. OpenCV's encoder is the same libjpeg-turbo with the same settings
+    (baseline, 4:2:0, islow DCT, standard tables) and writes the same bytes; its decoder gives the same pixels
+    without Pillow's chunked decode and array copy, about twice as fast. The fidelity tests hold it to the
+    reference bit for bit.
     ``image``: (H, W, 3) uint8 RGB; returns the same shape and dtype.
     """
     c = [25, 18, 15, 10, 7][severity - 1]
-    buffer = BytesIO()
-    Image.fromarray(image).save(buffer, "JPEG", quality=c)
-    buffer.seek(0)
-    # an RGB source decodes to RGB: no convert; asarray + copy (writable) beats np.array(PIL) 2x
-    return np.asarray(Image.open(buffer)).copy()
+    ok, encoded = cv2.imencode(".jpg", image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, c])
+    if not ok:
+        raise RuntimeError(f"OpenCV could not JPEG-encode a {image.shape} image")
+    return cv2.imdecode(encoded, cv2.IMREAD_COLOR_RGB)
 
 
 def saturate(image: np.ndarray, severity: int, rng: np.random.RandomState) -> np.ndarray:
