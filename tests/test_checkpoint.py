@@ -88,6 +88,15 @@ def test_tiny_hrnet_architecture_is_inferred(tmp_path: Path) -> None:
     assert_same_tensors(loaded.model, model.state_dict())
 
 
+def test_skip_connection_resnet_is_inferred_from_a_bare_state_dict(tmp_path: Path) -> None:
+    kwargs = {"stem_width": 16, "deconv_channels": (32, 32, 32), "skip_connections": True}
+    model = randomised(create_model("simplebaseline_res18", **kwargs))
+    torch.save(model.state_dict(), tmp_path / "s.pth")
+    loaded = load_checkpoint(tmp_path / "s.pth")
+    assert loaded.meta.arch == "simplebaseline_res18" and loaded.meta.arch_kwargs == kwargs
+    assert_same_tensors(loaded.model, model.state_dict())
+
+
 def test_old_file_without_num_batches_tracked_loads(tmp_path: Path, tiny_res: torch.nn.Module) -> None:
     sd = {k: v for k, v in tiny_res.state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save(sd, tmp_path / "old.pth")

@@ -80,6 +80,7 @@ def test_registry_lists_and_rejects() -> None:
     ("simplebaseline_res18", {"deconv_channels": (16, 16, 16)}),
     ("simplebaseline_res34", {"deconv_channels": (16, 16), "deconv_kernels": (4, 4), "num_joints": 16}),
     ("hrnet_w32", {"width": 8, "stage_modules": (1, 1, 1), "num_blocks": 1}),
+    ("simplebaseline_res18", {"stem_width": 16, "deconv_channels": (32, 32, 32), "skip_connections": True}),
 ])
 def test_tiny_variants_give_quarter_resolution_heatmaps(arch: str, kwargs: dict) -> None:
     model = create_model(arch, **kwargs).eval()
@@ -88,3 +89,23 @@ def test_tiny_variants_give_quarter_resolution_heatmaps(arch: str, kwargs: dict)
     joints = kwargs.get("num_joints", 17)
     size = (16, 24) if len(kwargs.get("deconv_channels", (0, 0, 0))) == 3 else (8, 12)
     assert out.shape == (2, joints, *size)
+
+
+def test_skip_connections_add_laterals_only_when_asked() -> None:
+    plain = create_model("simplebaseline_res18", stem_width=16, deconv_channels=(32, 32, 32))
+    skip = create_model("simplebaseline_res18", stem_width=16, deconv_channels=(32, 32, 32), skip_connections=True)
+    extra = set(skip.state_dict()) - set(plain.state_dict())
+    assert set(plain.state_dict()) < set(skip.state_dict())
+    assert {k.split(".")[0] for k in extra} == {"skip_layers"}
+    # laterals from layer3 (64 ch), layer2 (32), layer1 (16) into the 32-channel deconvolution outputs
+    assert [tuple(skip.state_dict()[f"skip_layers.{k}.0.weight"].shape[:2]) for k in range(3)] == [
+        (32, 64), (32, 32), (32, 16)]
+    # zeroed laterals make it the plain model
+    skip.load_state_dict(plain.state_dict(), strict=False)
+    for k in range(3):
+        torch.nn.init.zeros_(skip.skip_layers[k][0].weight)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(skip.eval()(x), plain.eval()(x), atol=1e-6)
+    with pytest.raises(ValueError, match="skip_connections needs 3 deconvolutions"):
+        create_model("simplebaseline_res18", deconv_channels=(16, 16), deconv_kernels=(4, 4), skip_connections=True)

@@ -201,6 +201,8 @@ def infer_architecture(sd: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, A
             kwargs["deconv_with_bias"] = True
         if sd["conv1.weight"].shape[0] != 64:
             kwargs["stem_width"] = int(sd["conv1.weight"].shape[0])
+        if "skip_layers.0.0.weight" in sd:
+            kwargs["skip_connections"] = True
         return name, kwargs
     return None
 

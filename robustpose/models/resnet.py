@@ -90,12 +90,22 @@ class PoseResNet(nn.Module):
 
     Input ``(B, 3, H, W)`` float (normalised image); output ``(B, num_joints, H/4, W/4)`` heatmaps with the three
     default deconvolutions (the backbone downsamples by 32, each deconvolution upsamples by 2).
+
+    ``skip_connections=True`` (not in SimpleBaseline; off by default, so official weights load unchanged) adds to the
+    output of deconvolution ``k`` a 1x1 conv + BN of the backbone stage of the same resolution (layer3, layer2,
+    layer1), the lateral connections of an FPN / CPN GlobalNet. At small inputs the plain model has to carry every
+    joint position through a 4x3 map; the laterals give the decoder the high-resolution features back, and a small
+    model learns much faster (``docs/training.md``).
     """
 
     def __init__(self, block: str = "bottleneck", layers: Sequence[int] = (3, 4, 6, 3), num_joints: int = 17,
                  deconv_channels: Sequence[int] = (256, 256, 256), deconv_kernels: Sequence[int] = (4, 4, 4),
-                 deconv_with_bias: bool = False, final_conv_kernel: int = 1, stem_width: int = 64) -> None:
+                 deconv_with_bias: bool = False, final_conv_kernel: int = 1, stem_width: int = 64,
+                 skip_connections: bool = False) -> None:
         super().__init__()
+        if skip_connections and len(deconv_channels) != 3:
+            raise ValueError(f"skip_connections needs 3 deconvolutions (one per backbone stage), got "
+                             f"{len(deconv_channels)}")
         if len(deconv_channels) != len(deconv_kernels):
             raise ValueError(f"deconv_channels {tuple(deconv_channels)} and deconv_kernels {tuple(deconv_kernels)} "
                              "must have the same length")
@@ -108,10 +118,16 @@ class PoseResNet(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         inplanes = w
+        stage_channels = []
         for i, (mult, n) in enumerate(zip((1, 2, 4, 8), layers)):
             stage = make_res_layer(block_cls, inplanes, w * mult, n, stride=1 if i == 0 else 2)
             setattr(self, f"layer{i + 1}", stage)
             inplanes = w * mult * block_cls.expansion
+            stage_channels.append(inplanes)
+        self.skip_layers = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(cin, planes, 1, bias=False), nn.BatchNorm2d(planes, momentum=BN_MOMENTUM))
+            for cin, planes in zip(stage_channels[2::-1], deconv_channels)
+        ) if skip_connections else None
         deconv: list[nn.Module] = []
         for planes, kernel in zip(deconv_channels, deconv_kernels):
             padding, output_padding = _deconv_padding(kernel)
@@ -128,5 +144,13 @@ class PoseResNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.final_layer(self.deconv_layers(x))
+        if self.skip_layers is None:
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.final_layer(self.deconv_layers(x))
+        c1 = self.layer1(x)
+        c2 = self.layer2(c1)
+        c3 = self.layer3(c2)
+        x = self.layer4(c3)
+        for k, (lateral, c) in enumerate(zip(self.skip_layers, (c3, c2, c1))):
+            x = self.deconv_layers[3 * k:3 * k + 3](x) + lateral(c)
+        return self.final_layer(x)
