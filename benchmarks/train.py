@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
+import cv2
 import torch
 from torch.utils.data import DataLoader
 
@@ -26,6 +27,8 @@ def measure(data_root: str, steps: int, warmup: int, batch_size: int, threads: i
     config = resolve_config(PRESETS["cpu-synth"], {"data": {"root": data_root, "workers": workers},
                                                    "batch_size": batch_size, "threads": threads, "out": "unused"})
     torch.set_num_threads(threads)
+    # OpenCV's thread pool, once used here (the workers=0 rows), deadlocks forked loader workers: one thread.
+    cv2.setNumThreads(1)
     train_set, _, _ = build_datasets(config)
     device = torch.device("cpu")
     model = create_model(config.model.arch, num_joints=17, **config.model.kwargs)

@@ -128,11 +128,14 @@ def gaussian_targets(joints: np.ndarray, heatmap_size: tuple[int, int], sigma: f
 
 
 def normalize(image: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 RGB -> ``(3, H, W)`` float32 tensor, /255 then ImageNet mean/std."""
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255)
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (x - mean) / std
+    """``(H, W, 3)`` uint8 RGB -> ``(3, H, W)`` float32 tensor, /255 then ImageNet mean/std.
+
+    In NumPy: torch ops on the permuted view ran ~20 ms per crop when a loader shared a busy machine's threads.
+    """
+    mean = np.float32(255) * np.asarray(IMAGENET_MEAN, np.float32)
+    inv_std = 1 / (np.float32(255) * np.asarray(IMAGENET_STD, np.float32))
+    x = (image.astype(np.float32) - mean) * inv_std
+    return torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
 
 
 def half_body(joints: np.ndarray, kset: KeypointSet, aspect: float, rng: np.random.Generator
