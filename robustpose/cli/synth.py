@@ -35,7 +35,8 @@ def parse_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
 @click.option("--size", callback=parse_size, default="320x240", help="Image size WIDTHxHEIGHT in pixels.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0,
               help="Seed; image i of a split depends only on (seed, split, i).")
-@click.option("--max-people", type=click.IntRange(min=1), default=4, help="Most people drawn in one image.")
+@click.option("--max-people", type=click.IntRange(min=1), default=SynthConfig.max_people, show_default=True,
+              help="Most people drawn in one image.")
 def synth_cmd(out: Path, n_train: int, n_val: int, size: tuple[int, int], seed: int, max_people: int) -> None:
     """Render SynthPose: multi-person scenes with exact COCO keypoint labels and occlusion-aware visibility."""
     config = SynthConfig(width=size[0], height=size[1], max_people=max_people)

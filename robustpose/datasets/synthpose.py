@@ -76,9 +76,9 @@ class SynthConfig:
     width: int = 320
     height: int = 240
     min_people: int = 1
-    max_people: int = 4
-    min_height: float = 0.55
-    max_height: float = 1.15
+    max_people: int = 3
+    min_height: float = 0.5
+    max_height: float = 0.95
     min_visible_area: int = 300
     min_keypoints: int = 3
 
