@@ -7,6 +7,7 @@ import csv
 import numpy as np
 import pytest
 import torch
+import yaml
 from click.testing import CliRunner
 
 from robustpose.cli.main import cli
@@ -145,13 +146,17 @@ def test_cli_train_standard(shared_data, tmp_path):
     args = ["train", "standard", "--data", "coco", "--train-ann", str(d / "test_coco.json"), "--train-images", str(d),
             "--val-ann", str(d / "test_coco.json"), "--val-images", str(d), "--config", str(cfg),
             "--input-size", "64x64", "--epochs", "1", "--batch-size", "4", "--threads", "1", "--out", str(tmp_path / "r")]
-    result = CliRunner().invoke(cli, args)
+    result = CliRunner().invoke(cli, [*args, "--milestones", "3,7"])
     assert result.exit_code == 0, result.output
     assert "best validation score" in result.output
-    saved = (tmp_path / "r" / "config.yaml").read_text()
-    assert "stem_width: 8" in saved and "- 64" in saved
+    saved = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert saved["model"]["kwargs"]["stem_width"] == 8 and saved["data"]["input_size"] == [64, 64]
+    assert saved["optim"]["milestones"] == [3, 7]
     again = CliRunner().invoke(cli, args)
     assert again.exit_code != 0 and "--resume" in again.output
+    for bad in ("7,3", "0", "x"):
+        wrong = CliRunner().invoke(cli, [*args, "--milestones", bad])
+        assert wrong.exit_code == 2 and "milestones" in wrong.output
 
 
 def test_step_decay_learning_rate():

@@ -37,6 +37,20 @@ def parse_hw(ctx: click.Context, param: click.Parameter, value: str | None) -> l
     return [h, w]
 
 
+def parse_milestones(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int] | None:
+    """'170,200' -> [170, 200] (epochs, ascending); '' -> [] (no decay)."""
+    if value is None:
+        return None
+    try:
+        epochs = [int(v) for v in value.replace(" ", "").split(",") if v]
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated epochs such as 170,200, got {value!r}", ctx,
+                                 param) from None
+    if any(e < 1 for e in epochs) or epochs != sorted(epochs):
+        raise click.BadParameter(f"milestones must be ascending epochs >= 1, got {value!r}", ctx, param)
+    return epochs
+
+
 def flag_layer(opts: dict[str, Any]) -> dict[str, Any]:
     """The command-line overrides as a nested config dict (unset flags are None and are skipped when merging)."""
     size = opts["input_size"]
@@ -46,7 +60,7 @@ def flag_layer(opts: dict[str, Any]) -> dict[str, Any]:
                  "input_size": size, "heatmap_size": [size[0] // 4, size[1] // 4] if size else None,
                  "workers": opts["workers"]},
         "model": {"arch": opts["arch"]},
-        "optim": {"lr": opts["lr"]},
+        "optim": {"lr": opts["lr"], "milestones": opts["milestones"]},
         "epochs": opts["epochs"], "batch_size": opts["batch_size"], "seed": opts["seed"], "device": opts["device"],
         "threads": opts["threads"], "amp": opts["amp"], "flip_test": opts["flip_test"], "out": str(opts["out"]),
     }
@@ -122,6 +136,9 @@ def training_options(fn):
                      help="Batch size per process.  [default: 32]"),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
                      help="Adam learning rate.  [default: 1e-3]"),
+        click.option("--milestones", callback=parse_milestones, default=None,
+                     help="Epochs at which the learning rate is multiplied by 0.1 (optim.gamma), e.g. 170,200.  "
+                          "[default: 170,200]"),
         click.option("--seed", type=click.IntRange(min=0), default=None, help="Seed.  [default: 0]"),
         click.option("--device", default=None, help="auto, cpu, cuda, cuda:1 ...  [default: auto]"),
         click.option("--threads", type=click.IntRange(min=0), default=None,

@@ -195,11 +195,12 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-synth": {
         "data": {"dataset": "synth", "input_size": [128, 96], "heatmap_size": [32, 24], "sigma": 2.0,
-                 "rotation_factor": 15.0, "rotation_prob": 0.5, "workers": 1},
-        "model": {"arch": "simplebaseline_res18", "kwargs": {"stem_width": 16, "deconv_channels": [64, 64, 64]}},
-        "optim": {"lr": 2e-3, "milestones": [5], "gamma": 0.1},
-        "epochs": 6,
+                 "rotation_factor": 15.0, "rotation_prob": 0.5, "workers": 0},
+        "model": {"arch": "simplebaseline_res18",
+                  "kwargs": {"stem_width": 16, "deconv_channels": [64, 64, 64], "skip_connections": True}},
+        "optim": {"lr": 2e-3, "milestones": [13, 16], "gamma": 0.1},
+        "epochs": 18,
         "batch_size": 16,
-        "threads": 1,
+        "threads": 2,
     },
 }
