@@ -90,3 +90,17 @@ def test_impulse_noise_is_reproducible_and_uses_rng():
     a = corrupt(image, "impulse_noise", 3, rng=1)
     assert np.array_equal(a, corrupt(image, "impulse_noise", 3, rng=np.random.RandomState(1)))
     assert not np.array_equal(a, corrupt(image, "impulse_noise", 3, rng=2))
+
+
+@pytest.mark.parametrize("size", [(427, 640), (131, 97), (45, 33), (33, 32), (7, 5), (1, 1), (1000, 3)])
+def test_pixelate_equals_pillow_box_then_nearest_at_odd_sizes(size):
+    """The OpenCV nearest-neighbour upsampling picks Pillow's pixels at every size, also below the reference's
+    32-pixel minimum where the full-size comparison with the reference cannot go."""
+    from PIL import Image
+
+    h, w = size
+    image = np.random.default_rng(h * 7919 + w).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    for severity, c in enumerate([0.6, 0.5, 0.4, 0.3, 0.25], start=1):
+        small = Image.fromarray(image).resize((max(1, int(w * c)), max(1, int(h * c))), Image.BOX)
+        expected = np.asarray(small.resize((w, h), Image.NEAREST))
+        assert np.array_equal(corrupt(image, "pixelate", severity, rng=0), expected), (size, severity)
