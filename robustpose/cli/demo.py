@@ -21,7 +21,7 @@ Examples:
 """
 
 
-# Demo-sized training: about 5 minutes of the ~10 the demo takes on a 2-core laptop.
+# Demo-sized training: about 4 of the demo's 6-7 minutes on a 2-core laptop (docs/training.md).
 DEMO_EPOCHS = 5
 
 
@@ -43,7 +43,7 @@ def training_finished(run: Path, epochs: int) -> bool:
               help="SynthPose validation images (each is corrupted 15 x 5 times).")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEMO_EPOCHS, show_default=True,
               help="Training epochs of the cpu-synth preset's model; the learning rate drops x0.1 for the last one "
-                   "(the full preset trains 12 on 3000 images).")
+                   "(the full preset trains 18 on 3000 images).")
 @click.option("--severities", default="1-5", help="Severities of the -C set, e.g. 1-5 or 3.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, help="Processes for build-c.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of SynthPose and of training.")
