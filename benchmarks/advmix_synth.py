@@ -13,6 +13,8 @@
 
 Nothing here is tuned for AdvMix: the preset, SynthPose and the evaluation are the project's defaults; the only
 AdvMix-specific choice is the generator width (``--gen-width``, 16 by default instead of 64, to fit a CPU).
+``--kd-input clean`` runs the AdvMix methods with the paper's distillation variant instead of the code's (their runs
+and tables are named ``advmix[kd_input=clean]``, the report ``advmix_synth_kd-clean.md``).
 
 Usage::
 
@@ -41,7 +43,7 @@ from robustpose.datasets.keypoints import COCO
 from robustpose.models import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint, load_weights, torch_load
 from robustpose.report.evaluate import evaluate_run
 from robustpose.report.leaderboard import build_leaderboard, leaderboard_markdown
-from robustpose.report.render import _markdown_table as markdown_table
+from robustpose.report.render import markdown_table
 from robustpose.train import PRESETS, Callbacks, StandardMethod, TrainConfig, resolve_config, train
 from robustpose.train.advmix import (
     LEARNED,
@@ -86,12 +88,18 @@ def standard_from(init: Path):
     return make
 
 
-def factory(method: str, init: Path, gen_width: int, probe_every: int):
+def factory(method: str, init: Path, gen_width: int, probe_every: int, kd_input: str = "mix"):
     if method == "standard":
         return standard_from(init)
-    settings = AdvMixConfig(init=str(init), mixer=method, gen_width=gen_width,
+    settings = AdvMixConfig(init=str(init), mixer=method, gen_width=gen_width, kd_input=kd_input,
                             probe_every=probe_every if method in LEARNED else 0)
     return partial(AdvMixMethod, settings=settings)
+
+
+def label(method: str, kd_input: str) -> str:
+    """The method's name in the tables and its run folder: AdvMix methods get ``[kd_input=clean]`` for the paper's
+    distillation variant."""
+    return method if method == "standard" or kd_input == "mix" else f"{method}[kd_input={kd_input}]"
 
 
 def evaluate(ckpt: Path, spec: EvalSpec, complete: bool) -> dict:
@@ -165,6 +173,9 @@ def main() -> None:
                         choices=["standard", *MIXERS])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--gen-width", type=int, default=16, help="AdvMix generator width (official: 64)")
+    parser.add_argument("--kd-input", choices=["mix", "clean"], default="mix",
+                        help="AdvMix methods: the student's input in the distillation term (mix: the official code; "
+                             "clean: the paper's figure)")
     parser.add_argument("--corruptions", nargs="+", default=list(corruption_names("benchmark")))
     parser.add_argument("--severities", type=int, nargs="+", default=list(SEVERITIES))
     parser.add_argument("--probe-every", type=int, default=10,
@@ -192,14 +203,14 @@ def main() -> None:
     rows, evals = [], []
     for method in args.methods:
         for seed in args.seeds:
-            name = f"{method}-s{seed}"
+            name = f"{label(method, args.kd_input)}-s{seed}"
             out = work / "runs" / name
             if not (out / "checkpoint.pth").exists():
                 steps: list[dict] = []
                 on_step = lambda epoch, step, logs: steps.append({"epoch": epoch, "step": step, **logs})  # noqa: E731
                 t = time.perf_counter()
                 result = train(config_for(data, out, args.epochs, seed, scale_schedule=True),
-                               factory(method, init, args.gen_width, args.probe_every),
+                               factory(method, init, args.gen_width, args.probe_every, args.kd_input),
                                callbacks=Callbacks(on_step=on_step))
                 timing = {**result.timings, "wall_s": time.perf_counter() - t}
                 (out / "timing.json").write_text(json.dumps(timing))
@@ -209,7 +220,7 @@ def main() -> None:
                             corruptions=tuple(args.corruptions), severities=tuple(args.severities), data_c=data_c)
             summary = evaluate(out / "checkpoint.pth", spec, complete)
             evals.append(spec.out)
-            rows.append({"method": method, "seed": seed, "clean_AP": summary["clean"]["AP"], "mPC": summary["mPC"],
+            rows.append({"method": label(method, args.kd_input), "seed": seed, "clean_AP": summary["clean"]["AP"], "mPC": summary["mPC"],
                          "rPC": summary["rPC"], "steps_per_s": timing["steps"] / timing["compute_s"]})
 
     runs = pd.DataFrame(rows)
@@ -228,12 +239,14 @@ def main() -> None:
               f"## Per method (mean over seeds; d_ = difference from standard fine-tuning)\n\n"
               f"{markdown_table(table)}\n\n## Per run\n\n{markdown_table(runs.set_index('method'))}\n\n"
               f"## Leaderboard\n\n{leaderboard}\n")
-    (work / "advmix_synth.md").write_text(report)
-    runs.to_csv(work / "advmix_synth_runs.csv", index=False)
+    stem = "advmix_synth" if args.kd_input == "mix" else f"advmix_synth_kd-{args.kd_input}"
+    (work / f"{stem}.md").write_text(report)
+    runs.to_csv(work / f"{stem}_runs.csv", index=False)
     print(report)
     learned = [m for m in args.methods if m in LEARNED]
     if args.figure and learned:
-        print(f"wrote {mix_figure(work / 'runs' / f'{learned[0]}-s{args.seeds[0]}', data, args.figure)}")
+        run = work / "runs" / f"{label(learned[0], args.kd_input)}-s{args.seeds[0]}"
+        print(f"wrote {mix_figure(run, data, args.figure)}")
 
 
 if __name__ == "__main__":

@@ -19,19 +19,23 @@ from torch.utils.data import DataLoader
 
 from robustpose.models import create_model
 from robustpose.train import PRESETS, StandardMethod, resolve_config
-from robustpose.train.engine import build_datasets, epoch_order, init_loader_worker
+from robustpose.train.engine import build_datasets, epoch_order, init_loader_worker, to_device
 
 
-def measure(data_root: str, steps: int, warmup: int, batch_size: int, threads: int, workers: int) -> dict[str, float]:
+def measure(data_root: str, steps: int, warmup: int, batch_size: int, threads: int, workers: int,
+            channels_last: bool = True) -> dict[str, float]:
     """Seconds per step, split into waiting for the loader and computing (forward, loss, backward, Adam)."""
     config = resolve_config(PRESETS["cpu-synth"], {"data": {"root": data_root, "workers": workers},
-                                                   "batch_size": batch_size, "threads": threads, "out": "unused"})
+                                                   "batch_size": batch_size, "threads": threads, "channels_last": channels_last,
+                                                   "out": "unused"})
     torch.set_num_threads(threads)
     # OpenCV's thread pool, once used here (the workers=0 rows), deadlocks forked loader workers: one thread.
     cv2.setNumThreads(1)
     train_set, _, _ = build_datasets(config)
     device = torch.device("cpu")
     model = create_model(config.model.arch, num_joints=17, **config.model.kwargs)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     method = StandardMethod(model, config, device)
     order = (epoch_order(len(train_set), 0, 0) * (1 + (steps + warmup) * batch_size // len(train_set)))
     loader = DataLoader(train_set, batch_size=batch_size, sampler=order[: (steps + warmup) * batch_size],
@@ -40,7 +44,7 @@ def measure(data_root: str, steps: int, warmup: int, batch_size: int, threads: i
     t0 = time.perf_counter()
     for i, batch in enumerate(loader):
         t1 = time.perf_counter()
-        method.step(batch)
+        method.step(to_device(batch, device, channels_last))
         t2 = time.perf_counter()
         if i >= warmup:
             data_s += t1 - t0
@@ -59,19 +63,23 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads to try")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1], help="loader workers to try")
+    parser.add_argument("--layouts", nargs="+", choices=("nhwc", "nchw"), default=["nhwc", "nchw"],
+                        help="memory layouts to try (nhwc: the engine's default channels_last)")
     args = parser.parse_args()
     rows = []
-    for threads in args.threads:
-        for workers in args.workers:
-            r = measure(args.data_root, args.steps, args.warmup, args.batch_size, threads, workers)
-            rows.append((threads, workers, r))
-            print(f"threads={threads} workers={workers}: {r['steps_per_s']:.3f} steps/s "
-                  f"({r['samples_per_s']:.1f} samples/s), data {r['data_share']:.0%}, compute {r['compute_share']:.0%}",
-                  flush=True)
-    print("\n| threads | workers | steps/s | samples/s | data | compute |\n|---|---|---|---|---|---|")
-    for threads, workers, r in rows:
-        print(f"| {threads} | {workers} | {r['steps_per_s']:.3f} | {r['samples_per_s']:.1f} | {r['data_share']:.0%} "
-              f"| {r['compute_share']:.0%} |")
+    for layout in args.layouts:
+        for threads in args.threads:
+            for workers in args.workers:
+                r = measure(args.data_root, args.steps, args.warmup, args.batch_size, threads, workers,
+                            channels_last=layout == "nhwc")
+                rows.append((layout, threads, workers, r))
+                print(f"layout={layout} threads={threads} workers={workers}: {r['steps_per_s']:.3f} steps/s "
+                      f"({r['samples_per_s']:.1f} samples/s), data {r['data_share']:.0%}, "
+                      f"compute {r['compute_share']:.0%}", flush=True)
+    print("\n| layout | threads | workers | steps/s | samples/s | data | compute |\n|---|---|---|---|---|---|---|")
+    for layout, threads, workers, r in rows:
+        print(f"| {layout} | {threads} | {workers} | {r['steps_per_s']:.3f} | {r['samples_per_s']:.1f} "
+              f"| {r['data_share']:.0%} | {r['compute_share']:.0%} |")
 
 
 if __name__ == "__main__":

@@ -123,6 +123,17 @@ def test_autoaugment_is_replayable_and_matches_pil():
     assert 0 < (many["op"] == -1).float().mean() < 1
 
 
+def test_ops_give_the_same_result_on_channels_last_batches():
+    # the engine trains in NHWC memory order (TrainConfig.channels_last): every op must accept it unchanged
+    x = _to_tensor(_random_uint8(7, (64, 3, 9, 8)))
+    nhwc = x.contiguous(memory_format=torch.channels_last)
+    params = sample_autoaugment(64, torch.Generator().manual_seed(8))
+    assert torch.equal(apply_autoaugment(nhwc, params), apply_autoaugment(x, params))
+    assert torch.equal(equalize(nhwc), equalize(x))
+    grid = sample_gridmask(64, (9, 8), generator=torch.Generator().manual_seed(9))
+    assert torch.equal(apply_gridmask(nhwc, grid), apply_gridmask(x, grid))
+
+
 def test_gridmask_known_mask():
     # 4 x 4 crop on a 6 x 6 canvas (offset 1), period 2, band 1, bands starting at canvas row/column 0:
     # canvas positions 0, 2, 4 are on a band, so crop positions 1 and 3 are.

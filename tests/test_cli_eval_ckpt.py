@@ -34,6 +34,13 @@ def test_eval_ckpt_writes_predictions_and_report(tmp_path: Path) -> None:
     # rerun: every cell is finished, nothing is predicted again, the report is rewritten
     again = CliRunner().invoke(cli, args[:-1])
     assert again.exit_code == 0 and "predicted 0 cell(s), skipped 2 finished" in again.output
+    # the decoder is part of what the folder's predictions are: another one is refused, not mixed in
+    assert json.loads((run / "inference.json").read_text())["decode"] == "quarter"
+    dark = CliRunner().invoke(cli, [*args, "--decode", "dark"])
+    assert dark.exit_code != 0 and "differs in: decode" in dark.output
+    elsewhere = [str(tmp_path / "dark") if a == str(run) else a for a in args]
+    dark = CliRunner().invoke(cli, [*elsewhere, "--decode", "dark"])
+    assert dark.exit_code == 0 and json.loads((tmp_path / "dark" / "inference.json").read_text())["decode"] == "dark"
 
 
 def test_eval_needs_exactly_one_of_preds_and_ckpt(tmp_path: Path) -> None:

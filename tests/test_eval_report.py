@@ -134,3 +134,12 @@ def test_leaderboard_sorts_by_mpc_and_never_mixes_protocols(coco_run, tmp_path):
         assert im.format == "PNG"
     res = runner.invoke(cli, ["leaderboard", str(tmp_path), "--out", str(tmp_path / "lb2")])
     assert res.exit_code == 1 and "summary.json" in res.output
+
+
+def test_markdown_table_keeps_whole_numbers_whole():
+    from robustpose.report.render import markdown_table
+
+    frame = pd.DataFrame({"seeds": [2, 3], "AP": [62.849, float("nan")], "name": ["a", "b"]},
+                         index=pd.Index(["standard", "advmix"], name="method"))
+    assert markdown_table(frame).splitlines() == [
+        "| method | seeds | AP | name |", "|---|---|---|---|", "| standard | 2 | 62.8 | a |", "| advmix | 3 | – | b |"]

@@ -13,14 +13,17 @@ from robustpose.inference import (
     affine_matrix,
     argmax_refined,
     box_to_center_scale,
+    dark_refined,
+    decode_heatmaps,
     detection_people,
     fuse_flipped,
     heatmap_to_image,
     mpii_center_scale,
     sanitize_box,
 )
-from robustpose.inference.topdown import normalise
-from robustpose.models import default_meta
+from robustpose.inference.topdown import InferenceConfig, normalise
+from robustpose.models import CheckpointMeta, default_meta
+from robustpose.train.data import gaussian_targets
 
 
 def test_box_aspect_fix_and_padding() -> None:
@@ -85,6 +88,51 @@ def test_argmax_quarter_offset_rule() -> None:
     coords, maxvals = argmax_refined(hm)
     np.testing.assert_allclose(coords[0], [[5.25, 2.75], [1, 3], [4, 7], [0, 0]])
     np.testing.assert_allclose(maxvals[0], [1, 1, 1, -1])
+
+
+def test_dark_recovers_subpixel_gaussian_peaks_that_the_quarter_rule_cannot() -> None:
+    rng = np.random.default_rng(0)
+    # away from the borders, where the zero-padded blur (as in DARK and MMPose) truncates the Gaussian
+    joints = np.c_[rng.uniform(5, 19, 40), rng.uniform(5, 27, 40), np.ones(40)]
+    for sigma in (1.0, 1.5, 2.0):
+        target, _ = gaussian_targets(joints, (32, 24), sigma)
+        dark, dark_vals = dark_refined(target[None], sigma)
+        quarter, quarter_vals = argmax_refined(target[None])
+        assert np.abs(dark[0] - joints[:, :2]).max() < 0.01
+        assert np.abs(quarter[0] - joints[:, :2]).max() > 0.2  # the quarter rule is off by up to a quarter pixel
+        np.testing.assert_array_equal(dark_vals, quarter_vals)  # same scores: the unmodulated peaks
+    # a wider blur than the targets' still lands near the peak (the modulation keeps it a maximum)
+    assert np.abs(dark_refined(target[None], 1.0)[0][0] - joints[:, :2]).max() < 0.3
+
+
+def test_dark_keeps_integer_peaks_where_the_taylor_step_is_undefined() -> None:
+    hm = np.zeros((1, 4, 10, 10), np.float32)
+    hm[0, 0, 5, 1], hm[0, 0, 5, 2] = 1.0, 0.8  # x = 1: too close to the border for the +-2 differences
+    hm[0, 1, 8, 4] = 1.0  # y = H - 2
+    hm[0, 2] = -1.0  # no positive peak: (0, 0)
+    hm[0, 3, :, 5] = 1.0  # a ridge: flat along y, the Taylor step along it would be huge
+    hm[0, 3, 4, 5] = 1.0 + 1e-6
+    coords, _ = dark_refined(hm, 1.0)
+    np.testing.assert_allclose(coords[0, :3], [[1, 5], [4, 8], [0, 0]])
+    assert coords[0, 3, 0] == pytest.approx(5) and 3 <= coords[0, 3, 1] <= 5  # clipped to a pixel
+
+
+def test_decoder_choice_from_checkpoint_or_config() -> None:
+    hm = np.zeros((1, 1, 16, 16), np.float32)
+    hm[0, 0] = gaussian_targets(np.array([[7.3, 8.6, 1.0]]), (16, 16), 2.0)[0][0]
+    np.testing.assert_allclose(decode_heatmaps(hm, "dark", 2.0)[0][0, 0], [7.3, 8.6], atol=0.02)
+    np.testing.assert_allclose(decode_heatmaps(hm, "quarter")[0][0, 0], [7.25, 8.75])
+    with pytest.raises(ValueError, match="dark"):
+        decode_heatmaps(hm, "udp")
+    meta = default_meta("hrnet_w32", 17, source="hrnet")
+    assert meta.decode == "quarter" and InferenceConfig().decoder(meta) == "quarter"
+    dark_meta = CheckpointMeta.from_dict({**meta.to_dict(), "decode": "dark", "target_sigma": 1.5})
+    assert InferenceConfig().decoder(dark_meta) == "dark" and dark_meta.target_sigma == 1.5
+    assert InferenceConfig(decode="quarter").decoder(dark_meta) == "quarter"
+    old = {k: v for k, v in meta.to_dict().items() if k not in ("decode", "target_sigma")}  # files before the field
+    assert CheckpointMeta.from_dict(old).decode == "quarter"
+    with pytest.raises(ValueError, match="decode"):
+        InferenceConfig(decode="udp")
 
 
 def test_normalise_colour_order() -> None:

@@ -108,6 +108,20 @@ def test_a_few_epochs_on_each_sample_dataset_lower_the_loss(shared_data, tmp_pat
     assert (tmp_path / dataset / "best.pth").is_file() and (tmp_path / dataset / "config.yaml").is_file()
 
 
+def test_decoder_and_layout_are_recorded_and_used(shared_data, tmp_path):
+    from robustpose.models import load_checkpoint
+
+    nchw = train(tiny_config(shared_data, "coco", tmp_path / "nchw", epochs=1, channels_last=False), StandardMethod)
+    nhwc = train(tiny_config(shared_data, "coco", tmp_path / "nhwc", epochs=1, decode="dark"), StandardMethod)
+    meta = load_checkpoint(nhwc.best).meta
+    assert meta.decode == "dark" and meta.target_sigma == 1.0
+    assert load_checkpoint(nchw.best).meta.decode == "quarter"
+    # the memory layout changes speed, not the arithmetic beyond float rounding
+    assert nchw.log[0]["loss"] == pytest.approx(nhwc.log[0]["loss"], rel=1e-2)
+    with pytest.raises(ValueError, match="decode"):
+        tiny_config(shared_data, "coco", tmp_path / "x", decode="udp")
+
+
 def test_resume_gives_the_weights_of_an_uninterrupted_run(shared_data, tmp_path):
     full = train(tiny_config(shared_data, "coco", tmp_path / "full", epochs=3), StandardMethod)
     cut = train(tiny_config(shared_data, "coco", tmp_path / "cut", epochs=1), StandardMethod)

@@ -116,7 +116,7 @@ def equalize(x: torch.Tensor) -> torch.Tensor:
     """
     check_image(x)
     b, c, h, w = x.shape
-    q = _levels(x).view(b * c, h * w)
+    q = _levels(x).reshape(b * c, h * w)  # reshape: NHWC (channels_last) batches are not viewable
     hist = torch.zeros(b * c, 256, dtype=torch.long, device=x.device)
     hist.scatter_add_(1, q, torch.ones_like(q))
     last = hist.gather(1, q.max(dim=1, keepdim=True).values)

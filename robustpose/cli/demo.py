@@ -21,7 +21,8 @@ Examples:
 """
 
 
-# Demo-sized training: about 4 of the demo's 6-7 minutes on a 2-core laptop (docs/training.md).
+# Demo-sized training: 85 s of the demo's 2.5 minutes on an idle 2-core machine (docs/training.md); the slower
+# machine of 2026-11-22 took 6.3 minutes in all, so 5 epochs keep the demo under 10 minutes with room to spare.
 DEMO_EPOCHS = 5
 
 
@@ -43,7 +44,7 @@ def training_finished(run: Path, epochs: int) -> bool:
               help="SynthPose validation images (each is corrupted 15 x 5 times).")
 @click.option("--epochs", type=click.IntRange(min=1), default=DEMO_EPOCHS, show_default=True,
               help="Training epochs of the cpu-synth preset's model; the learning rate drops x0.1 for the last one "
-                   "(the full preset trains 18 on 3000 images).")
+                   "(the full preset trains 36 on 3000 images).")
 @click.option("--severities", default="1-5", help="Severities of the -C set, e.g. 1-5 or 3.")
 @click.option("--workers", type=click.IntRange(min=1), default=2, help="Processes for build-c.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, help="Seed of SynthPose and of training.")

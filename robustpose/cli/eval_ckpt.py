@@ -56,6 +56,9 @@ CKPT_OPTIONS: list[Callable[[Callable], Callable]] = [
     click.option("--quality", type=click.IntRange(1, 95), default=DEFAULT_JPEG_QUALITY,
                  help="--ckpt --on-the-fly: JPEG quality (75 = Pillow's default, as the published sets)."),
     click.option("--flip-test/--no-flip-test", default=True, help="--ckpt: average with the flipped crop."),
+    click.option("--decode", type=click.Choice(["quarter", "dark"]), default=None,
+                 help="--ckpt: heatmap decoder: quarter (HRNet's quarter-offset rule) or dark (DARK's Taylor step; "
+                      "docs/inference.md). Default: the checkpoint's (quarter for files that do not say)."),
     click.option("--device", default="auto", help="--ckpt: auto, cpu, cuda or cuda:N."),
     click.option("--amp", is_flag=True, help="--ckpt: float16 autocast (CUDA only)."),
     click.option("--batch-size", type=click.IntRange(1), default=64, help="--ckpt: crops per forward pass."),
@@ -138,7 +141,7 @@ def predict_checkpoint(opts: dict[str, Any], dataset: str, ann: Path, out: Path,
                         image_format=None if opts["image_format"] == "none" else opts["image_format"],
                         quality=opts["quality"])
         config = InferenceConfig(flip_test=opts["flip_test"], batch_size=opts["batch_size"],
-                                 device=device, amp=opts["amp"], workers=opts["workers"])
+                                 device=device, amp=opts["amp"], workers=opts["workers"], decode=opts["decode"])
         show = not quiet and console.is_terminal
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       TextColumn("{task.fields[rate]}"), console=console, transient=True, disable=not show) as bar:

@@ -62,7 +62,8 @@ def flag_layer(opts: dict[str, Any]) -> dict[str, Any]:
         "model": {"arch": opts["arch"]},
         "optim": {"lr": opts["lr"], "milestones": opts["milestones"]},
         "epochs": opts["epochs"], "batch_size": opts["batch_size"], "seed": opts["seed"], "device": opts["device"],
-        "threads": opts["threads"], "amp": opts["amp"], "flip_test": opts["flip_test"], "out": str(opts["out"]),
+        "threads": opts["threads"], "amp": opts["amp"], "channels_last": opts["channels_last"],
+        "flip_test": opts["flip_test"], "decode": opts["decode"], "out": str(opts["out"]),
     }
 
 
@@ -145,8 +146,13 @@ def training_options(fn):
                      help="PyTorch CPU threads (0: PyTorch's default). 1 is fastest on a busy machine."),
         click.option("--workers", type=click.IntRange(min=0), default=None, help="Data loader worker processes."),
         click.option("--amp/--no-amp", default=None, help="Mixed precision (CUDA only).  [default: amp]"),
+        click.option("--channels-last/--no-channels-last", default=None,
+                     help="NHWC memory layout (faster convolutions on CPU and CUDA).  [default: channels-last]"),
         click.option("--flip-test/--no-flip-test", default=None,
                      help="Average with the flipped image during validation.  [default: no-flip-test]"),
+        click.option("--decode", type=click.Choice(["quarter", "dark"]), default=None,
+                     help="Heatmap decoder of validation, stored in the checkpoints for eval: quarter (HRNet's rule) "
+                          "or dark (DARK; the cpu-synth preset's).  [default: quarter]"),
         click.option("--resume", is_flag=True, default=False,
                      help="Continue the run in --out from its checkpoint.pth (same final weights as uninterrupted)."),
     ]

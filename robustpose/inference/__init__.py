@@ -1,6 +1,6 @@
 """Top-down inference with HRNet / MMPose semantics: boxes, affine crops, flip test, decoding, image sources."""
 
-from .decode import argmax_refined, fuse_flipped
+from .decode import DECODERS, argmax_refined, dark_refined, decode_heatmaps, fuse_flipped
 from .people import People, coco_gt_people, detection_people, mpii_people
 from .topdown import (
     InferenceConfig,
@@ -24,6 +24,7 @@ from .transforms import (
 )
 
 __all__ = [
+    "DECODERS",
     "PIXEL_STD",
     "InferenceConfig",
     "People",
@@ -34,6 +35,8 @@ __all__ = [
     "box_to_center_scale",
     "coco_gt_people",
     "coco_people_records",
+    "dark_refined",
+    "decode_heatmaps",
     "crop_person",
     "detection_people",
     "fuse_flipped",

@@ -135,6 +135,7 @@ def _fingerprint(loaded: LoadedModel, spec: EvalSpec, config: InferenceConfig) -
         "det_score_threshold": spec.det_score_threshold, "nms": spec.nms,
         "corruption_set": corruption_set, "seeding": seeding,
         "flip_test": config.flip_test, "shift_heatmap": config.shift_heatmap, "amp": config.amp,
+        "decode": config.decoder(loaded.meta),
     }))
 
 

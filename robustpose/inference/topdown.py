@@ -2,7 +2,8 @@
 
 HRNet / MMPose semantics end to end (see ``docs/inference.md``): affine crop (:mod:`.transforms`), colour order and
 ImageNet normalisation from the checkpoint metadata, flip test with the 1-pixel shift, argmax with the
-quarter-offset rule (:mod:`.decode`), and the map back to image pixels.
+quarter-offset rule (or DARK where the checkpoint or the config asks for it, :mod:`.decode`), and the map back to
+image pixels.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from robustpose.models import CheckpointMeta
 
-from .decode import argmax_refined, fuse_flipped
+from .decode import DECODERS, decode_heatmaps, fuse_flipped
 from .people import People
 from .transforms import crop_person, heatmap_to_image
 
@@ -36,6 +37,8 @@ class InferenceConfig:
         device: ``cpu``, ``cuda``, ``cuda:N`` or ``auto`` (CUDA when available).
         amp: float16 autocast, only on CUDA (ignored on CPU).
         workers: DataLoader worker processes decoding, corrupting and cropping (0 = in this process).
+        decode: heatmap decoder (``quarter`` or ``dark``, :mod:`.decode`); None: the checkpoint's own
+            (``meta.decode``, ``quarter`` for files that do not say).
     """
 
     flip_test: bool = True
@@ -44,10 +47,17 @@ class InferenceConfig:
     device: str = "cpu"
     amp: bool = False
     workers: int = 0
+    decode: str | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.workers < 0:
             raise ValueError(f"batch_size must be >= 1 and workers >= 0, got {self.batch_size}, {self.workers}")
+        if self.decode is not None and self.decode not in DECODERS:
+            raise ValueError(f"decode must be one of {DECODERS} or None (the checkpoint's), got {self.decode!r}")
+
+    def decoder(self, meta: CheckpointMeta) -> str:
+        """The decoder to use for a model with ``meta``."""
+        return self.decode or meta.decode
 
 
 def resolve_device(device: str) -> torch.device:
@@ -184,7 +194,7 @@ def predict(model: nn.Module, meta: CheckpointMeta, people: People, load_image: 
                                  f"{meta.input_size[0]}x{meta.input_size[1]} inputs but the metadata says "
                                  f"{meta.heatmap_size[0]}x{meta.heatmap_size[1]}; pass --heatmap-size or fix "
                                  "--input-size (both sides must be divisible by 32)")
-            coords, maxvals = argmax_refined(hm)
+            coords, maxvals = decode_heatmaps(hm, config.decoder(meta), meta.target_sigma)
             out[idx, :, :2] = heatmap_to_image(coords, people.centers[idx], people.scales[idx], hm.shape[2:])
             out[idx, :, 2] = maxvals
             times.forward += t1 - t0

@@ -27,6 +27,9 @@ class CheckpointMeta:
         training_method: how the weights were trained (``standard``, ``advmix``, ``unknown``...).
         arch_kwargs: constructor overrides of the registry variant (tiny test models, joint count).
         source: the format the file was read from (``hrnet``, ``mmpose-1.x``, ``robustpose``, ``onnx`` ...).
+        decode: the heatmap decoder the weights are meant for (``quarter``: HRNet's rule, the default for every
+            file that does not say; ``dark``: DARK, for models trained on sub-pixel targets at low resolution).
+        target_sigma: the Gaussian standard deviation of the training targets in heatmap pixels (DARK's blur).
     """
 
     arch: str
@@ -41,6 +44,8 @@ class CheckpointMeta:
     training_method: str = "unknown"
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     source: str = "robustpose"
+    decode: str = "quarter"
+    target_sigma: float = 2.0
 
     def __post_init__(self) -> None:
         if self.color not in COLOR_ORDERS:
@@ -51,6 +56,8 @@ class CheckpointMeta:
                 raise ValueError(f"{name} must be (height, width) with positive entries, got {value!r}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ValueError(f"mean/std must have 3 entries and std > 0, got {self.mean!r} / {self.std!r}")
+        if self.target_sigma <= 0:
+            raise ValueError(f"target_sigma must be > 0, got {self.target_sigma!r}")
 
     @property
     def num_joints(self) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import numbers
 from dataclasses import asdict
 from pathlib import Path
 
@@ -76,7 +77,9 @@ def summary_dict(result: RunResult) -> dict:
 
 
 def _fmt(x: float | None) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.1f}"
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return str(x) if isinstance(x, numbers.Integral) else f"{x:.1f}"  # counts and seeds stay whole
 
 
 def _cell_matrix(result: RunResult) -> pd.DataFrame:
@@ -108,11 +111,13 @@ def rich_table(result: RunResult) -> Table:
     return table
 
 
-def _markdown_table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A Markdown table of ``frame`` (index first): strings as they are, whole numbers whole, other numbers to one
+    decimal, missing values as a dash."""
     head = "| " + " | ".join([frame.index.name or "", *map(str, frame.columns)]) + " |"
     sep = "|" + "---|" * (len(frame.columns) + 1)
     body = ["| " + " | ".join([str(i), *[v if isinstance(v, str) else _fmt(v) for v in row]]) + " |"
-            for i, row in frame.iterrows()]
+            for i, row in zip(frame.index, frame.itertuples(index=False))]  # keeps each column's dtype
     return "\n".join([head, sep, *body])
 
 
@@ -139,11 +144,11 @@ def report_markdown(result: RunResult) -> str:
         "| clean | mPC | rPC (%) |\n|---|---|---|\n" f"| {_fmt(s.clean)} | {_fmt(s.mpc)} | {_fmt(s.rpc)} |",
         "mPC = mean of the metric over the 15 benchmark corruptions x severities 1..5; rPC = 100 x mPC / clean. "
         "The 4 extra corruptions, when present, are listed but never enter mPC.",
-        "## Run\n\n" + _markdown_table(run),
-        "## Per group (mean over the group's cells)\n\n" + _markdown_table(groups),
-        "## Per severity (mean over the benchmark corruptions)\n\n" + _markdown_table(sev),
-        "## Per corruption and severity\n\n" + _markdown_table(cells),
-        "## Clean, all metrics\n\n" + _markdown_table(clean),
+        "## Run\n\n" + markdown_table(run),
+        "## Per group (mean over the group's cells)\n\n" + markdown_table(groups),
+        "## Per severity (mean over the benchmark corruptions)\n\n" + markdown_table(sev),
+        "## Per corruption and severity\n\n" + markdown_table(cells),
+        "## Clean, all metrics\n\n" + markdown_table(clean),
         "## Plots\n\n![per corruption](per_corruption.png)\n\n![per severity](per_severity.png)",
     ]) + "\n"
 

@@ -145,6 +145,15 @@ def init_loader_worker(worker_id: int) -> None:
     cv2.setNumThreads(1)
 
 
+def to_device(batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool = False
+              ) -> dict[str, torch.Tensor]:
+    """The batch on ``device``; with ``channels_last`` the ``(B, 3, H, W)`` images in NHWC memory order."""
+    out = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+    if channels_last:
+        out["image"] = out["image"].contiguous(memory_format=torch.channels_last)
+    return out
+
+
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
@@ -156,6 +165,7 @@ def checkpoint_meta(config: TrainConfig, method_name: str, num_joints: int) -> C
         arch=config.model.arch, input_size=tuple(config.data.input_size), heatmap_size=tuple(config.data.heatmap_size),
         color="rgb", keypoints=kset.name, joints=kset.joints, flip_pairs=kset.flip_pairs,
         training_method=method_name, arch_kwargs={**config.model.kwargs, "num_joints": num_joints}, source="robustpose",
+        decode=config.decode, target_sigma=float(config.data.sigma),
     )
 
 
@@ -198,7 +208,7 @@ def validation_score(config: TrainConfig, model: nn.Module, val: TopDownDataset,
                      device: torch.device) -> tuple[str, float]:
     """(metric name, value): COCO AP on GT boxes for COCO-format data, PCK@0.1 of the box for MPII."""
     coords, scores = predict(_unwrap(model), val, device, batch_size=max(config.batch_size, 32),
-                             flip_test=config.flip_test, workers=config.data.workers)
+                             flip_test=config.flip_test, workers=config.data.workers, decode=config.decode)
     if config.data.dataset == "mpii":
         return "PCK@0.1", pck(val, coords)
     rules = "ochuman" if config.data.dataset == "ochuman" else "coco"
@@ -238,6 +248,8 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
     train_set, val_set, val_ann = build_datasets(config)
     num_joints = train_set.kset.num_joints
     model = create_model(config.model.arch, num_joints=num_joints, **config.model.kwargs).to(device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     check_output_size(model, config, device)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
@@ -275,7 +287,7 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
         t0 = time.perf_counter()
         for step, batch in enumerate(loader):
             t1 = time.perf_counter()
-            losses = method.step({k: v.to(device, non_blocking=True) for k, v in batch.items()})
+            losses = method.step(to_device(batch, device, config.channels_last))
             t2 = time.perf_counter()
             data_s += t1 - t0
             compute_s += t2 - t1

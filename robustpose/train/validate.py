@@ -1,7 +1,7 @@
 """Validation during training: top-down predictions on the training crops' ground-truth boxes, scored by COCO AP.
 
 It batches the validation :class:`~robustpose.train.data.TopDownDataset` (no augmentation) and decodes with
-:mod:`robustpose.inference` (argmax + quarter offset, flip fusion with the 1-px shift). Full evaluation with
+:mod:`robustpose.inference` (argmax + quarter offset or DARK, flip fusion with the 1-px shift). Full evaluation with
 detections and the -C sets is ``robustpose eval --ckpt``.
 """
 
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from robustpose.inference.decode import argmax_refined, fuse_flipped
+from robustpose.inference.decode import decode_heatmaps, fuse_flipped
 from robustpose.inference.transforms import PIXEL_STD, heatmap_to_image
 from robustpose.metrics.coco import CocoKeypointEvaluator
 from robustpose.metrics.postprocess import topdown_postprocess
@@ -25,8 +25,9 @@ from .data import TopDownDataset
 
 @torch.no_grad()
 def predict(model: nn.Module, dataset: TopDownDataset, device: torch.device, batch_size: int = 64,
-            flip_test: bool = False, workers: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Keypoints of every sample of ``dataset`` (built with ``augment=None``) in image pixels.
+            flip_test: bool = False, workers: int = 0, decode: str = "quarter") -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints of every sample of ``dataset`` (built with ``augment=None``) in image pixels, the heatmaps
+    decoded by ``decode`` (:func:`robustpose.inference.decode.decode_heatmaps`, DARK blurring by the targets' sigma).
 
     Returns
     -------
@@ -44,7 +45,7 @@ def predict(model: nn.Module, dataset: TopDownDataset, device: torch.device, bat
             out = fuse_flipped(out, model(images.flip(-1)).float(), dataset.kset.flip_pairs)
         heatmaps.append(out.cpu().numpy())
     model.train(was_training)
-    coords, maxvals = argmax_refined(np.concatenate(heatmaps))
+    coords, maxvals = decode_heatmaps(np.concatenate(heatmaps), decode, dataset.sigma)
     centers = np.stack([s.center for s in dataset.samples])
     scales = np.stack([s.scale for s in dataset.samples])
     return heatmap_to_image(coords, centers, scales, dataset.heatmap_size), maxvals
