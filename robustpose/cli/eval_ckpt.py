@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from robustpose.datasets.imageio import DEFAULT_JPEG_QUALITY
 from robustpose.corruptions import SEVERITIES, corruption_names
-from robustpose.inference import InferenceConfig, resolve_device
+from robustpose.inference import DECODERS, InferenceConfig, resolve_device
 from robustpose.inference.evaluate import Cell, EvalSpec, evaluate_checkpoint
 from robustpose.models import CheckpointError, list_models, load_checkpoint
 
@@ -56,7 +56,7 @@ CKPT_OPTIONS: list[Callable[[Callable], Callable]] = [
     click.option("--quality", type=click.IntRange(1, 95), default=DEFAULT_JPEG_QUALITY,
                  help="--ckpt --on-the-fly: JPEG quality (75 = Pillow's default, as the published sets)."),
     click.option("--flip-test/--no-flip-test", default=True, help="--ckpt: average with the flipped crop."),
-    click.option("--decode", type=click.Choice(["quarter", "dark"]), default=None,
+    click.option("--decode", type=click.Choice(DECODERS), default=None,
                  help="--ckpt: heatmap decoder: quarter (HRNet's quarter-offset rule) or dark (DARK's Taylor step; "
                       "docs/inference.md). Default: the checkpoint's (quarter for files that do not say)."),
     click.option("--device", default="auto", help="--ckpt: auto, cpu, cuda or cuda:N."),

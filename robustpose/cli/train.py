@@ -12,6 +12,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
                            TimeRemainingColumn)
 
 from robustpose.train import METHODS, PRESETS, Callbacks, resolve_config, train
+from robustpose.inference.decode import DECODERS
 from robustpose.train.config import DATASETS, load_yaml
 from robustpose.train.engine import MethodFactory
 
@@ -150,7 +151,7 @@ def training_options(fn):
                      help="NHWC memory layout (faster convolutions on CPU and CUDA).  [default: channels-last]"),
         click.option("--flip-test/--no-flip-test", default=None,
                      help="Average with the flipped image during validation.  [default: no-flip-test]"),
-        click.option("--decode", type=click.Choice(["quarter", "dark"]), default=None,
+        click.option("--decode", type=click.Choice(DECODERS), default=None,
                      help="Heatmap decoder of validation, stored in the checkpoints for eval: quarter (HRNet's rule) "
                           "or dark (DARK; the cpu-synth preset's).  [default: quarter]"),
         click.option("--resume", is_flag=True, default=False,
