@@ -38,8 +38,10 @@ def config_for(shared_data: Path, dataset: str, out: Path, **kwargs) -> BuildCon
 
 
 def image_files(root: Path) -> dict[str, Path]:
-    """Every corrupted image under ``root`` (relative path -> file), without dataset.json and manifests."""
-    return {p.relative_to(root).as_posix(): p for p in root.glob("*/*/*") if p.is_file()}
+    """Every corrupted image under ``root`` (relative path -> file), without dataset.json, manifests and the hidden
+    ``.NAME.partial`` files a killed writer leaves (pathlib's glob matches dot-files)."""
+    return {p.relative_to(root).as_posix(): p for p in root.glob("*/*/*")
+            if p.is_file() and not p.name.endswith(".partial")}
 
 
 @pytest.fixture(scope="module")
