@@ -45,6 +45,7 @@ from robustpose.report.evaluate import evaluate_run
 from robustpose.report.leaderboard import build_leaderboard, leaderboard_markdown
 from robustpose.report.render import markdown_table
 from robustpose.train import PRESETS, Callbacks, StandardMethod, TrainConfig, resolve_config, train
+from robustpose.train.advmix.method import KD_INPUTS
 from robustpose.train.advmix import (
     LEARNED,
     MIXERS,
@@ -173,7 +174,7 @@ def main() -> None:
                         choices=["standard", *MIXERS])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--gen-width", type=int, default=16, help="AdvMix generator width (official: 64)")
-    parser.add_argument("--kd-input", choices=["mix", "clean"], default="mix",
+    parser.add_argument("--kd-input", choices=KD_INPUTS, default="mix",
                         help="AdvMix methods: the student's input in the distillation term (mix: the official code; "
                              "clean: the paper's figure)")
     parser.add_argument("--corruptions", nargs="+", default=list(corruption_names("benchmark")))
@@ -220,8 +221,8 @@ def main() -> None:
                             corruptions=tuple(args.corruptions), severities=tuple(args.severities), data_c=data_c)
             summary = evaluate(out / "checkpoint.pth", spec, complete)
             evals.append(spec.out)
-            rows.append({"method": label(method, args.kd_input), "seed": seed, "clean_AP": summary["clean"]["AP"], "mPC": summary["mPC"],
-                         "rPC": summary["rPC"], "steps_per_s": timing["steps"] / timing["compute_s"]})
+            rows.append({"method": label(method, args.kd_input), "seed": seed, "clean_AP": summary["clean"]["AP"],
+                         "mPC": summary["mPC"], "rPC": summary["rPC"], "steps_per_s": timing["steps"] / timing["compute_s"]})
 
     runs = pd.DataFrame(rows)
     table = runs.groupby("method", sort=False).agg(seeds=("seed", "count"), clean_AP=("clean_AP", "mean"),

@@ -26,8 +26,8 @@ def measure(data_root: str, steps: int, warmup: int, batch_size: int, threads: i
             channels_last: bool = True) -> dict[str, float]:
     """Seconds per step, split into waiting for the loader and computing (forward, loss, backward, Adam)."""
     config = resolve_config(PRESETS["cpu-synth"], {"data": {"root": data_root, "workers": workers},
-                                                   "batch_size": batch_size, "threads": threads, "channels_last": channels_last,
-                                                   "out": "unused"})
+                                                   "batch_size": batch_size, "threads": threads,
+                                                   "channels_last": channels_last, "out": "unused"})
     torch.set_num_threads(threads)
     # OpenCV's thread pool, once used here (the workers=0 rows), deadlocks forked loader workers: one thread.
     cv2.setNumThreads(1)

@@ -142,4 +142,5 @@ def test_markdown_table_keeps_whole_numbers_whole():
     frame = pd.DataFrame({"seeds": [2, 3], "AP": [62.849, float("nan")], "name": ["a", "b"]},
                          index=pd.Index(["standard", "advmix"], name="method"))
     assert markdown_table(frame).splitlines() == [
-        "| method | seeds | AP | name |", "|---|---|---|---|", "| standard | 2 | 62.8 | a |", "| advmix | 3 | – | b |"]
+        "| method | seeds | AP | name |", "|---|---|---|---|",
+        "| standard | 2 | 62.8 | a |", "| advmix | 3 | – | b |"]

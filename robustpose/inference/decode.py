@@ -95,7 +95,7 @@ def dark_refined(heatmaps: np.ndarray, sigma: float = 2.0) -> tuple[np.ndarray, 
     blurred *= np.divide(hm.max(axis=(2, 3), keepdims=True), peak, out=np.zeros_like(peak), where=peak > 0)
     logh = np.log(np.clip(blurred, 1e-3, 50.0))
     px, py = coords[..., 0].astype(np.int64), coords[..., 1].astype(np.int64)
-    ni, ji = np.nonzero((px > 1) & (px < w - 2) & (py > 1) & (py < h - 2) & (maxvals > 0))
+    ni, ji = np.nonzero((px > 1) & (px < w - 2) & (py > 1) & (py < h - 2))  # peakless maps sit at (0, 0)
     x, y = px[ni, ji], py[ni, ji]
 
     def at(dy: int, dx: int) -> np.ndarray:
