@@ -40,11 +40,11 @@ from robustpose.datasets.synthpose import SynthConfig, generate_split
 from robustpose.inference import InferenceConfig
 from robustpose.inference.evaluate import EvalSpec, evaluate_checkpoint
 from robustpose.datasets.keypoints import COCO
-from robustpose.models import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint, load_weights, torch_load
+from robustpose.models import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint, torch_load
 from robustpose.report.evaluate import evaluate_run
 from robustpose.report.leaderboard import build_leaderboard, leaderboard_markdown
 from robustpose.report.render import markdown_table
-from robustpose.train import PRESETS, Callbacks, StandardMethod, TrainConfig, resolve_config, train
+from robustpose.train import PRESETS, Callbacks, StandardConfig, StandardMethod, TrainConfig, resolve_config, train
 from robustpose.train.advmix.method import KD_INPUTS
 from robustpose.train.advmix import (
     LEARNED,
@@ -81,17 +81,9 @@ def config_for(data_root: Path, out: Path, epochs: int, seed: int, scale_schedul
     return resolve_config(preset, layer)
 
 
-def standard_from(init: Path):
-    """A factory: standard training whose pose net starts from ``init``."""
-    def make(model, config, device):
-        load_weights(model, load_checkpoint(init).model.state_dict(), origin=str(init))
-        return StandardMethod(model, config, device)
-    return make
-
-
 def factory(method: str, init: Path, gen_width: int, probe_every: int, kd_input: str = "mix"):
     if method == "standard":
-        return standard_from(init)
+        return partial(StandardMethod, settings=StandardConfig(init=str(init)))
     settings = AdvMixConfig(init=str(init), mixer=method, gen_width=gen_width, kd_input=kd_input,
                             probe_every=probe_every if method in LEARNED else 0)
     return partial(AdvMixMethod, settings=settings)

@@ -26,6 +26,17 @@ def load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB")).copy()
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny tensors: one thread is many times faster than several on a shared, loaded machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():

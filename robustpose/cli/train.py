@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from robustpose.train import METHODS, PRESETS, Callbacks, resolve_config, train
 from robustpose.inference.decode import DECODERS
+from robustpose.train import METHODS, PRESETS, Callbacks, StandardConfig, TrainConfig, resolve_config, train
 from robustpose.train.config import DATASETS, load_yaml
-from robustpose.train.engine import MethodFactory
+from robustpose.train.engine import LOG_COLUMNS
 
 EPILOG = """\b
 Examples:
@@ -52,39 +54,132 @@ def parse_milestones(ctx: click.Context, param: click.Parameter, value: str | No
     return epochs
 
 
+# Training options -> the config keys they set (``input_size`` also sets ``data.heatmap_size``, a quarter of it).
+OPTION_KEYS = {
+    "data": "data.dataset", "data_root": "data.root", "train_ann": "data.train_ann",
+    "train_images": "data.train_images", "val_ann": "data.val_ann", "val_images": "data.val_images",
+    "input_size": "data.input_size", "workers": "data.workers", "arch": "model.arch", "lr": "optim.lr",
+    "milestones": "optim.milestones", "epochs": "epochs", "batch_size": "batch_size", "seed": "seed",
+    "device": "device", "threads": "threads", "amp": "amp", "channels_last": "channels_last",
+    "flip_test": "flip_test", "decode": "decode", "out": "out",
+}
+# What a resumed run may change: its length and where and how fast it runs, never what it computes.
+RESUMABLE = {"epochs", "device", "threads", "data.workers", "out"}
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """``{"a.b": 1}`` -> ``{"a": {"b": 1}}``."""
+    out: dict[str, Any] = {}
+    for key, value in flat.items():
+        *path, last = key.split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = value
+    return out
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Inverse of :func:`_nest` (lists stay values)."""
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def flag_layer(opts: dict[str, Any]) -> dict[str, Any]:
     """The command-line overrides as a nested config dict (unset flags are None and are skipped when merging)."""
+    flat = {key: opts[name] for name, key in OPTION_KEYS.items()}
     size = opts["input_size"]
-    return {
-        "data": {"dataset": opts["data"], "root": opts["data_root"], "train_ann": opts["train_ann"],
-                 "train_images": opts["train_images"], "val_ann": opts["val_ann"], "val_images": opts["val_images"],
-                 "input_size": size, "heatmap_size": [size[0] // 4, size[1] // 4] if size else None,
-                 "workers": opts["workers"]},
-        "model": {"arch": opts["arch"]},
-        "optim": {"lr": opts["lr"], "milestones": opts["milestones"]},
-        "epochs": opts["epochs"], "batch_size": opts["batch_size"], "seed": opts["seed"], "device": opts["device"],
-        "threads": opts["threads"], "amp": opts["amp"], "channels_last": opts["channels_last"],
-        "flip_test": opts["flip_test"], "decode": opts["decode"], "out": str(opts["out"]),
-    }
+    flat["data.heatmap_size"] = [size[0] // 4, size[1] // 4] if size else None
+    flat["out"] = str(opts["out"])
+    return _nest(flat)
 
 
-def run_training(method: str, opts: dict[str, Any], make_method: MethodFactory | None = None) -> None:
-    """Resolve the config (preset < YAML < flags, or the run's own config on --resume) and train with progress;
-    ``make_method`` defaults to ``METHODS[method]`` (methods with settings of their own pass theirs)."""
+def explicit_settings(settings_class: type, opts: dict[str, Any]) -> dict[str, Any]:
+    """The method settings given on the command line (not click's defaults: a YAML or a resumed run's own
+    settings must not be overridden by a flag nobody typed)."""
+    ctx = click.get_current_context()
+    typed = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {f.name: opts[f.name] for f in fields(settings_class)
+            if f.name in opts and ctx.get_parameter_source(f.name) in typed}
+
+
+def _flag_name(key: str, opts: dict[str, Any], settings: dict[str, Any]) -> str:
+    """The option that set config ``key`` (``--lr`` for ``optim.lr``), else the preset / YAML that did."""
+    by_key = {k: n for n, k in OPTION_KEYS.items()} | {"data.heatmap_size": "input_size"}
+    name = by_key.get(key)
+    if name is None and key.startswith("method_settings.") and key.split(".", 1)[1] in settings:
+        name = key.split(".", 1)[1]
+    if name is not None and (opts.get(name) is not None or name in settings):
+        return "--" + name.replace("_", "-")
+    if key == "method":
+        return "this command"
+    return " / ".join(f"--{n} {opts[n]}" for n in ("preset", "config") if opts.get(n)) or key
+
+
+def resume_conflicts(saved: dict[str, Any], requested: dict[str, Any], opts: dict[str, Any],
+                     settings: dict[str, Any], shown: int = 4) -> list[str]:
+    """What the command line asks of a resumed run that contradicts it: one phrase per flag, preset or YAML
+    (naming at most ``shown`` of the settings each one changes)."""
+    before, after = _flatten(saved), _flatten(requested)
+    by_source: dict[str, list[str]] = {}
+    for key in sorted(set(before) | set(after)):
+        if key in RESUMABLE or before.get(key) == after.get(key):
+            continue
+        by_source.setdefault(_flag_name(key, opts, settings), []).append(
+            f"{key}={after.get(key)!r} (the run: {before.get(key)!r})")
+    out = []
+    for source, changes in by_source.items():
+        more = f" and {len(changes) - shown} more" if len(changes) > shown else ""
+        out.append(f"{source} sets {', '.join(changes[:shown])}{more}")
+    return out
+
+
+def resolve_run_config(method: str, opts: dict[str, Any], settings: dict[str, Any]) -> TrainConfig:
+    """The run's config: preset < YAML < flags for a new run; for ``--resume``, the run's own ``config.yaml``
+    (method settings included) with only the :data:`RESUMABLE` settings open to flags, and a ``UsageError``
+    naming every flag, preset or YAML value that contradicts it."""
     out: Path = opts["out"]
     layers: list[dict[str, Any]] = []
-    if opts["resume"] and (out / "config.yaml").exists():
-        layers.append(load_yaml(out / "config.yaml"))
-    else:
-        if opts["preset"]:
-            layers.append(PRESETS[opts["preset"]])
-        if opts["config"]:
-            layers.append(load_yaml(opts["config"]))
-    layers.append({**flag_layer(opts), "method": method})
+    if opts["preset"]:
+        layers.append(PRESETS[opts["preset"]])
+    if opts["config"]:
+        layers.append(load_yaml(opts["config"]))
+    flags = {**flag_layer(opts), "method": method, "method_settings": settings}
     try:
-        config = resolve_config(*layers)
+        if not (opts["resume"] and (out / "config.yaml").exists()):
+            return resolve_config(*layers, flags)
+        saved = resolve_config(load_yaml(out / "config.yaml"))
+        if not saved.method_settings:  # a run from before settings were recorded: the flags say them
+            saved.method_settings = dict(settings)
+        requested = resolve_config(saved.to_dict(), *layers, flags).to_dict()
+        conflicts = resume_conflicts(saved.to_dict(), requested, opts, settings)
+        if conflicts:
+            raise click.UsageError(f"--resume: {'; '.join(conflicts)} (in {out / 'config.yaml'}); drop those to "
+                                   "resume the run as it was, or train into a new --out")
+        return resolve_config(saved.to_dict(), flags)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def _named(values: dict[str, Any]) -> str:
+    return " ".join(f"{k} {v:.4g}" for k, v in values.items() if isinstance(v, float))
+
+
+def run_training(method: str, opts: dict[str, Any], settings: dict[str, Any] | None = None) -> None:
+    """Resolve the config (:func:`resolve_run_config`; ``settings``: the method settings typed as flags) and train
+    ``METHODS[method]`` with progress."""
+    config = resolve_run_config(method, opts, settings or {})
+    try:
+        checked = METHODS[method].settings_class(**config.method_settings)
+        if hasattr(checked, "validate"):
+            checked.validate()
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(f"{method} settings: {exc}") from None
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
     console = Console(stderr=True, quiet=not main_process)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -95,18 +190,20 @@ def run_training(method: str, opts: dict[str, Any], make_method: MethodFactory |
 
         def on_start(first_epoch: int, epochs: int, steps: int) -> None:
             state["steps"] = steps
-            bar.update(task, total=(epochs - first_epoch) * steps, completed=0)
+            bar.update(task, total=(epochs - first_epoch) * steps or None, completed=0)
 
         def on_step(epoch: int, step: int, losses: dict[str, float]) -> None:
-            bar.update(task, advance=1, description=f"epoch {epoch} step {step + 1}/{state['steps']} "
-                                                    f"loss {losses['loss']:.5f}")
+            of = f"/{state['steps']}" if state["steps"] else ""
+            bar.update(task, advance=1, description=f"epoch {epoch} step {step + 1}{of} {_named(losses)}")
 
         def on_epoch(row: dict[str, Any]) -> None:
             score = f" val {row['val_metric']} {row['val_score']:.4f}" if "val_score" in row else ""
-            bar.console.print(f"epoch {row['epoch']}: loss {row['loss']:.5f} lr {row['lr']:g}{score}")
+            named = {k: v for k, v in row.items() if k not in LOG_COLUMNS}
+            bar.console.print(f"epoch {row['epoch']}: loss {row['loss']:.5f} lr {row['lr']:g}{score}"
+                              + (f" ({_named(named)})" if named else ""))
 
         try:
-            result = train(config, make_method or METHODS[method], resume=opts["resume"],
+            result = train(config, METHODS[method], resume=opts["resume"],
                            callbacks=Callbacks(on_start=on_start, on_step=on_step, on_epoch=on_epoch))
         except (FileExistsError, FileNotFoundError, ValueError) as exc:
             raise click.ClickException(str(exc)) from None
@@ -169,6 +266,9 @@ def train_group() -> None:
 
 @train_group.command("standard", epilog=EPILOG)
 @training_options
+@click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Checkpoint whose weights the pose net starts from (fine-tuning).  [default: the architecture's "
+                   "initialisation]")
 def standard_cmd(**opts: Any) -> None:
     """Standard training: joints MSE on Gaussian heatmaps, Adam with step decay, flip/rotation/scale augmentation."""
-    run_training("standard", opts)
+    run_training("standard", opts, explicit_settings(StandardConfig, opts))

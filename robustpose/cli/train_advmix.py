@@ -3,15 +3,14 @@ AdvMix's own)."""
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import click
 
-from robustpose.train.advmix import MIXERS, AdvMixConfig, AdvMixMethod
+from robustpose.train.advmix import MIXERS, AdvMixConfig
 from robustpose.train.advmix.method import KD_INPUTS, LOSSES
 
-from .train import run_training, training_options
+from .train import explicit_settings, run_training, training_options
 
 EPILOG = """\b
 Examples:
@@ -24,8 +23,9 @@ Examples:
 """
 
 ADVMIX_OPTIONS = [
-    click.option("--init", required=True, type=click.Path(exists=True, dir_okay=False),
-                 help="Standard checkpoint the pose net starts from (and the teacher, unless --teacher)."),
+    click.option("--init", type=click.Path(exists=True, dir_okay=False), default=None,
+                 help="Standard checkpoint the pose net starts from (and the teacher, unless --teacher); required "
+                      "unless --resume, which takes the run's own."),
     click.option("--teacher", type=click.Path(exists=True, dir_okay=False), default=None,
                  help="Checkpoint of the frozen distillation teacher.  [default: --init]"),
     click.option("--mixer", type=click.Choice(MIXERS), default="advmix", show_default=True,
@@ -52,10 +52,6 @@ ADVMIX_OPTIONS = [
                  help="Every N steps also measure the pose loss on the equal mix (progress shows both)."),
 ]
 
-SETTINGS = ("init", "teacher", "mixer", "views", "alpha", "kd", "kd_input", "loss", "adv_weight", "gen_lr",
-            "gen_width", "gen_depth", "probe_every")
-
-
 def advmix_options(fn):
     for option in reversed(ADVMIX_OPTIONS):
         fn = option(fn)
@@ -66,10 +62,9 @@ def advmix_options(fn):
 @training_options
 @advmix_options
 def advmix_cmd(**opts: Any) -> None:
-    """AdvMix: an adversarial generator mixes augmented views per pixel; a frozen teacher distils clean poses."""
-    settings = AdvMixConfig(**{**{k: opts[k] for k in SETTINGS}, "teacher": opts["teacher"] or ""})
-    try:
-        settings.validate()
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    run_training("advmix", opts, make_method=partial(AdvMixMethod, settings=settings))
+    """AdvMix: an adversarial generator mixes augmented views per pixel; a frozen teacher distils clean poses.
+
+    Its settings are stored with the run: ``--resume`` needs none of them again."""
+    if not opts["init"] and not opts["resume"]:
+        raise click.UsageError("Missing option '--init': the standard checkpoint AdvMix fine-tunes and distils from")
+    run_training("advmix", opts, explicit_settings(AdvMixConfig, opts))

@@ -30,6 +30,9 @@ class CheckpointMeta:
         decode: the heatmap decoder the weights are meant for (``quarter``: HRNet's rule, the default for every
             file that does not say; ``dark``: DARK, for models trained on sub-pixel targets at low resolution).
         target_sigma: the Gaussian standard deviation of the training targets in heatmap pixels (DARK's blur).
+        training_info: what produced the weights, for files robustpose trained (empty otherwise): ``method``,
+            its non-default ``settings``, ``seed``, ``files`` (SHA-256 of the checkpoints it started from, by
+            role: ``init``, ``teacher``) and ``pools`` (augmentation pools used: name -> hash).
     """
 
     arch: str
@@ -46,6 +49,7 @@ class CheckpointMeta:
     source: str = "robustpose"
     decode: str = "quarter"
     target_sigma: float = 2.0
+    training_info: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.color not in COLOR_ORDERS:

@@ -1,18 +1,30 @@
-"""Training: one engine (:mod:`robustpose.train.engine`) shared by every method; the standard method."""
+"""Training: one engine (:mod:`robustpose.train.engine`) shared by every method; the methods by name (``METHODS``).
 
+A method class takes ``(model, config, device)`` and reads its settings dataclass (``settings_class``) from
+``config.method_settings``; see :mod:`robustpose.train.method` for the hooks the engine calls.
+"""
+
+from .advmix import AdvMixConfig, AdvMixMethod
 from .config import PRESETS, DataConfig, ModelConfig, OptimConfig, TrainConfig, resolve_config
-from .engine import Callbacks, Method, TrainResult, train
-from .standard import METHODS, JointsMSELoss, StandardMethod
+from .engine import Callbacks, TrainResult, train
+from .method import Method, MethodBase
+from .standard import JointsMSELoss, StandardConfig, StandardMethod
+
+METHODS: dict[str, type] = {"standard": StandardMethod, "advmix": AdvMixMethod}
 
 __all__ = [
     "METHODS",
     "PRESETS",
+    "AdvMixConfig",
+    "AdvMixMethod",
     "Callbacks",
     "DataConfig",
     "JointsMSELoss",
     "Method",
+    "MethodBase",
     "ModelConfig",
     "OptimConfig",
+    "StandardConfig",
     "StandardMethod",
     "TrainConfig",
     "TrainResult",

@@ -92,6 +92,8 @@ class TrainConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     method: str = "standard"
+    # The method's own settings dataclass as a dict (robustpose.train.method): recorded so --resume restores it.
+    method_settings: dict[str, Any] = field(default_factory=dict)
     epochs: int = 210
     batch_size: int = 32
     seed: int = 0

@@ -6,9 +6,11 @@ whatever the worker count, the process rank or an interruption in between: the b
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -157,19 +159,74 @@ def half_body(joints: np.ndarray, kset: KeypointSet, aspect: float, rng: np.rand
     return centers[0], scales[0]
 
 
+@dataclass(frozen=True)
+class CropParams:
+    """The augmentation of one training crop, as :meth:`TopDownDataset.draw_params` draws it.
+
+    Attributes
+    ----------
+    center : (2,) float
+        Box centre in pixels of the *unflipped* image (the flip mirrors it when the crop is made).
+    scale : (2,) float
+        Box ``(w, h)`` in units of 200 pixels, after the half-body choice and the random scaling.
+    rotation : float
+        Degrees, counter-clockwise (HRNet's convention).
+    flip : bool
+        Mirror the image horizontally (and swap the left/right joints) before cropping.
+    half_body : bool
+        Whether the half-body transform chose ``center`` / ``scale``.
+
+    The standard recipe (HRNet's) draws no colour augmentation, so there is no colour parameter; a method that
+    wants one adds it as a per-sample extra (:class:`SampleExtras`).
+    """
+
+    center: np.ndarray
+    scale: np.ndarray
+    rotation: float = 0.0
+    flip: bool = False
+    half_body: bool = False
+
+
+class SampleExtras(Protocol):
+    """Per-sample data a method computes in the loader workers (e.g. ASDA's part canvases).
+
+    ``name`` keys its random stream: each call gets a generator seeded by ``(seed, epoch, index,
+    stream_key(name))``, never the crop's own stream, so adding extras leaves every base crop and every base
+    random draw unchanged. The returned tensors join the item (their keys must not be ``image``, ``target``,
+    ``weight`` or ``index``) and are batched by the default collation.
+    """
+
+    name: str
+
+    def __call__(self, item: dict[str, torch.Tensor], params: CropParams, sample: Sample,
+                 rng: np.random.Generator) -> dict[str, torch.Tensor]: ...
+
+
+BASE_KEYS = ("image", "target", "weight", "index")
+
+
+def stream_key(name: str) -> int:
+    """A stable 32-bit integer for ``name`` (the first 4 bytes of its SHA-256): the extras' seed component."""
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "little")
+
+
 class TopDownDataset(Dataset):
     """Crops, augments and makes targets for one person per item.
 
-    ``__getitem__(i)`` returns a dict: ``image`` ``(3, H, W)`` float32 (normalised), ``target`` ``(J, h, w)``,
-    ``weight`` ``(J,)``, ``index``. Call :meth:`set_epoch` before each epoch (it reseeds the augmentation).
+    ``__getitem__(i)`` is :meth:`crop` of :meth:`draw_params` (plus any :class:`SampleExtras`) and returns a dict:
+    ``image`` ``(3, H, W)`` float32 (normalised), ``target`` ``(J, h, w)``, ``weight`` ``(J,)``, ``index``. Call
+    :meth:`set_epoch` before each epoch (it reseeds the augmentation). A method that needs another geometry of the
+    same sample (Peng et al.'s agent) calls :meth:`params` and :meth:`crop` itself.
     """
 
     def __init__(self, samples: list[Sample], kset: KeypointSet, input_size: tuple[int, int],
-                 heatmap_size: tuple[int, int], sigma: float, augment: Augment | None, seed: int = 0) -> None:
+                 heatmap_size: tuple[int, int], sigma: float, augment: Augment | None, seed: int = 0,
+                 extras: SampleExtras | None = None) -> None:
         if not samples:
             raise ValueError("no training samples: the annotation file has no person with a labelled joint")
         self.samples, self.kset, self.augment, self.seed = samples, kset, augment, seed
         self.input_size, self.heatmap_size, self.sigma = tuple(input_size), tuple(heatmap_size), sigma
+        self.extras = extras
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -178,38 +235,68 @@ class TopDownDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def sample_rng(self, index: int) -> np.random.Generator:
+        """The augmentation stream of sample ``index`` in the current epoch, seeded by ``(seed, epoch, index)``."""
+        return np.random.default_rng([self.seed, self.epoch, index])
+
+    def extras_rng(self, index: int, name: str) -> np.random.Generator:
+        """The stream of extras ``name`` for sample ``index``: ``(seed, epoch, index, stream_key(name))``."""
+        return np.random.default_rng([self.seed, self.epoch, index, stream_key(name)])
+
+    def draw_params(self, index: int, rng: np.random.Generator | None) -> CropParams:
+        """Draw the augmentation of sample ``index`` from ``rng`` (HRNet's recipe, in its order of draws:
+        half-body, scale, rotation, flip); without augmentation (or ``rng`` None) the annotated box as it is."""
+        s, aug = self.samples[index], self.augment
+        center, scale = s.center.copy(), s.scale.copy()
+        if aug is None or rng is None:
+            return CropParams(center, scale)
+        half = False
+        if aug.half_body_prob > 0 and (s.joints[:, 2] > 0).sum() > aug.half_body_min_joints \
+                and rng.random() < aug.half_body_prob:
+            hb = half_body(s.joints, self.kset, self.input_size[1] / self.input_size[0], rng)
+            if hb is not None:
+                (center, scale), half = hb, True
+        sf, rf = aug.scale_factor, aug.rotation_factor
+        scale = scale * np.clip(rng.normal() * sf + 1, 1 - sf, 1 + sf)
+        rotation = float(np.clip(rng.normal() * rf, -2 * rf, 2 * rf)) if rng.random() < aug.rotation_prob else 0.0
+        flip = bool(aug.flip and rng.random() < 0.5)
+        return CropParams(center, scale, rotation, flip, half)
+
+    def params(self, index: int) -> CropParams:
+        """The parameters :meth:`__getitem__` uses for ``index`` in the current epoch (redrawn, not stored)."""
+        return self.draw_params(index, self.sample_rng(index) if self.augment is not None else None)
+
+    def crop(self, index: int, params: CropParams) -> dict[str, torch.Tensor]:
+        """The crop of sample ``index`` at ``params``: ``image``, ``target``, ``weight``, ``index`` (see the class)."""
         s = self.samples[index]
         image = load_rgb(s.image)
-        joints = s.joints.copy()
-        center, scale, rotation = s.center.copy(), s.scale.copy(), 0.0
-        aug = self.augment
-        if aug is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, index])
-            aspect = self.input_size[1] / self.input_size[0]
-            if aug.half_body_prob > 0 and (joints[:, 2] > 0).sum() > aug.half_body_min_joints \
-                    and rng.random() < aug.half_body_prob:
-                hb = half_body(joints, self.kset, aspect, rng)
-                if hb is not None:
-                    center, scale = hb
-            sf, rf = aug.scale_factor, aug.rotation_factor
-            scale = scale * np.clip(rng.normal() * sf + 1, 1 - sf, 1 + sf)
-            rotation = float(np.clip(rng.normal() * rf, -2 * rf, 2 * rf)) if rng.random() < aug.rotation_prob else 0.0
-            if aug.flip and rng.random() < 0.5:
-                width = image.shape[1]
-                image = image[:, ::-1]
-                joints[:, 0] = width - 1 - joints[:, 0]
-                for a, b in self.kset.flip_pairs:
-                    joints[[a, b]] = joints[[b, a]]
-                center[0] = width - 1 - center[0]
+        joints, center = s.joints.copy(), params.center.copy()
+        if params.flip:
+            width = image.shape[1]
+            image = image[:, ::-1]
+            joints[:, 0] = width - 1 - joints[:, 0]
+            for a, b in self.kset.flip_pairs:
+                joints[[a, b]] = joints[[b, a]]
+            center[0] = width - 1 - center[0]
         (h, w), (hh, hw) = self.input_size, self.heatmap_size
-        matrix = affine_matrix(center, scale, (w, h), rotation)
+        matrix = affine_matrix(center, params.scale, (w, h), params.rotation)
         patch = cv2.warpAffine(np.ascontiguousarray(image), matrix, (w, h), flags=cv2.INTER_LINEAR)
         hm_joints = joints.copy()
         hm_joints[:, :2] = (joints[:, :2] @ matrix[:, :2].T + matrix[:, 2]) * np.array([hw / w, hh / h])
         target, weight = gaussian_targets(hm_joints, self.heatmap_size, self.sigma)
         return {"image": normalize(patch), "target": torch.from_numpy(target), "weight": torch.from_numpy(weight),
                 "index": torch.tensor(index)}
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        params = self.params(index)
+        item = self.crop(index, params)
+        if self.extras is not None:
+            extra = self.extras(item, params, self.samples[index], self.extras_rng(index, self.extras.name))
+            clash = sorted(set(extra) & set(BASE_KEYS))
+            if clash:
+                raise ValueError(f"extras {self.extras.name!r} may not replace the base keys {clash}")
+            item.update(extra)
+        return item
 
 
 def keypoint_set_for(dataset: str) -> KeypointSet:

@@ -1,7 +1,8 @@
 """The training loop shared by every method: data order, epochs, validation, checkpoints, resume, log, DDP.
 
 A method (standard, AdvMix, ...) is the only varying part: it owns the networks, optimisers and the per-batch
-update, behind the :class:`Method` protocol. Everything else is here:
+update, behind the :class:`~robustpose.train.method.Method` protocol and its optional hooks (settings, data binding,
+per-sample extras, an epoch of its own). Everything else is here:
 
 * **Data order**: epoch ``e`` visits the samples in ``randperm(N)`` of a generator seeded by ``(seed, e)``, split
   across DDP ranks by striding; each sample's augmentation is seeded by ``(seed, e, index)``
@@ -10,7 +11,10 @@ update, behind the :class:`Method` protocol. Everything else is here:
   of torch/numpy/python, the log so far, the resolved config) and ``RUN_DIR/best.pth`` (weights + metadata of the
   epoch with the best validation score). Both load with :func:`robustpose.models.load_checkpoint`.
 * **Resume** from ``checkpoint.pth`` continues at the next epoch and reproduces the uninterrupted run's weights.
-* **Log**: ``RUN_DIR/log.csv``, one row per epoch; ``RUN_DIR/config.yaml``, the resolved config.
+* **Log**: ``RUN_DIR/log.csv``, one row per epoch, one column per value a step returns (its epoch mean);
+  ``RUN_DIR/config.yaml``, the resolved config with the method's settings (``method_settings``).
+* **Provenance**: checkpoints record ``CheckpointMeta.training_info`` (method, non-default settings, seed, SHA-256 of
+  the files the run started from, pool hashes).
 * **DDP**: under ``torchrun`` (``WORLD_SIZE > 1``) the process group is initialised (NCCL on CUDA, Gloo on CPU),
   the model wrapped in ``DistributedDataParallel``; rank 0 validates and writes.
 """
@@ -23,9 +27,9 @@ import os
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import cv2
 import numpy as np
@@ -39,42 +43,11 @@ from robustpose.models import CheckpointMeta, create_model, save_checkpoint, tor
 
 from .config import TrainConfig, save_config
 from .data import Augment, TopDownDataset, keypoint_set_for, read_samples
+from .method import Method, MethodFactory, settings_dict, training_info, unwrap
 from .validate import coco_ap, pck, predict
 
 LOG_COLUMNS = ("epoch", "lr", "loss", "val_metric", "val_score", "epoch_s", "data_s", "compute_s", "steps")
-
-
-class Method(Protocol):
-    """One training method: what happens to a batch. The engine does everything else.
-
-    Attributes
-    ----------
-    name : str
-        Recorded in the checkpoint metadata (``training_method``).
-    model : nn.Module
-        The pose network (possibly DDP-wrapped) that is validated and saved.
-    """
-
-    name: str
-    model: nn.Module
-
-    def start_epoch(self, epoch: int) -> None:
-        """Called before each epoch (learning-rate schedules)."""
-
-    def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """Update the networks on one batch; return the losses to log (``loss`` is the headline one)."""
-
-    def lr(self) -> float:
-        """The pose network's current learning rate."""
-
-    def state_dict(self) -> dict[str, Any]:
-        """Optimisers, schedulers, extra networks: what resume needs beyond the pose weights."""
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Inverse of :meth:`state_dict`."""
-
-
-MethodFactory = Callable[[nn.Module, TrainConfig, torch.device], Method]
+ENGINE_COLUMNS = set(LOG_COLUMNS) - {"loss"}
 
 
 @dataclass
@@ -154,18 +127,16 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device, channels_las
     return out
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
-
-
-def checkpoint_meta(config: TrainConfig, method_name: str, num_joints: int) -> CheckpointMeta:
-    """Metadata of the checkpoints a run writes (inputs are RGB, ImageNet-normalised)."""
+def checkpoint_meta(config: TrainConfig, method_name: str, num_joints: int,
+                    info: dict[str, Any] | None = None) -> CheckpointMeta:
+    """Metadata of the checkpoints a run writes (inputs are RGB, ImageNet-normalised); ``info`` is the
+    provenance of :func:`~robustpose.train.method.training_info`."""
     kset = keypoint_set_for(config.data.dataset)
     return CheckpointMeta(
         arch=config.model.arch, input_size=tuple(config.data.input_size), heatmap_size=tuple(config.data.heatmap_size),
         color="rgb", keypoints=kset.name, joints=kset.joints, flip_pairs=kset.flip_pairs,
         training_method=method_name, arch_kwargs={**config.model.kwargs, "num_joints": num_joints}, source="robustpose",
-        decode=config.decode, target_sigma=float(config.data.sigma),
+        decode=config.decode, target_sigma=float(config.data.sigma), training_info=dict(info or {}),
     )
 
 
@@ -182,12 +153,39 @@ def check_output_size(model: nn.Module, config: TrainConfig, device: torch.devic
                          "input size divisible by 32 (SimpleBaseline) and heatmaps a quarter of it")
 
 
+def log_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """:data:`LOG_COLUMNS`, then every other name the rows carry (the methods' losses), in order of appearance."""
+    columns = list(LOG_COLUMNS)
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    return columns
+
+
 def _write_log(path: Path, rows: list[dict[str, Any]]) -> None:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=LOG_COLUMNS, extrasaction="ignore")
+    writer = csv.DictWriter(buf, fieldnames=log_columns(rows))
     writer.writeheader()
     writer.writerows(rows)
     write_atomic(path, buf.getvalue().encode("utf-8"))
+
+
+class StepMeans:
+    """Running epoch means of the named values that steps return (each over the steps that reported it)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, values: dict[str, float]) -> None:
+        clash = sorted(set(values) & ENGINE_COLUMNS)
+        if clash:
+            raise ValueError(f"a method's step returned {clash}: names the engine's log uses itself; rename them")
+        for k, v in values.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v)
+            self.counts[k] = self.counts.get(k, 0) + 1
+
+    def means(self) -> dict[str, float]:
+        return {k: self.sums[k] / self.counts[k] for k in self.sums}
 
 
 def build_datasets(config: TrainConfig) -> tuple[TopDownDataset, TopDownDataset, Path]:
@@ -207,7 +205,7 @@ def build_datasets(config: TrainConfig) -> tuple[TopDownDataset, TopDownDataset,
 def validation_score(config: TrainConfig, model: nn.Module, val: TopDownDataset, val_ann: Path,
                      device: torch.device) -> tuple[str, float]:
     """(metric name, value): COCO AP on GT boxes for COCO-format data, PCK@0.1 of the box for MPII."""
-    coords, scores = predict(_unwrap(model), val, device, batch_size=max(config.batch_size, 32),
+    coords, scores = predict(unwrap(model), val, device, batch_size=max(config.batch_size, 32),
                              flip_test=config.flip_test, workers=config.data.workers, decode=config.decode)
     if config.data.dataset == "mpii":
         return "PCK@0.1", pck(val, coords)
@@ -215,9 +213,55 @@ def validation_score(config: TrainConfig, model: nn.Module, val: TopDownDataset,
     return "AP", coco_ap(val_ann, val, coords, scores, rules=rules)["AP"]
 
 
+def check_resumed_settings(saved: dict[str, Any], current: dict[str, Any], method: str, ckpt: Path) -> None:
+    """Raise ``ValueError`` naming the method settings in which a resumed run differs from the one it resumes
+    (a checkpoint written before settings were recorded has none to compare)."""
+    if not saved:
+        return
+    keys = sorted(set(saved) | set(current))
+    diff = [f"{k}={saved.get(k)!r} (this run: {current.get(k)!r})" for k in keys if saved.get(k) != current.get(k)]
+    if diff:
+        raise ValueError(f"{ckpt} was trained with other {method} settings: {'; '.join(diff)}; resume with the "
+                         "run's own settings or train into a new --out")
+
+
+def _run_epoch(method: Method, train_set: TopDownDataset, config: TrainConfig, device: torch.device, epoch: int,
+               rank: int, world: int, report: Callable[[int, dict[str, float]], None]
+               ) -> tuple[StepMeans, float, float, int]:
+    """One epoch of steps: (means, data seconds, compute seconds, steps). A method with ``train_epoch`` runs the
+    epoch itself (no image loader is built)."""
+    means, counter = StepMeans(), {"steps": 0}
+
+    def on_step(step: int, losses: dict[str, float]) -> None:
+        means.add(losses)
+        counter["steps"] += 1
+        report(step, losses)
+
+    if hasattr(method, "train_epoch"):
+        t = time.perf_counter()
+        method.train_epoch(epoch, on_step)
+        return means, 0.0, time.perf_counter() - t, counter["steps"]
+    order = epoch_order(len(train_set), config.seed, epoch, rank, world)
+    loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order, drop_last=True,
+                        num_workers=config.data.workers, worker_init_fn=init_loader_worker)
+    data_s = compute_s = 0.0
+    t0 = time.perf_counter()
+    for step, batch in enumerate(loader):
+        t1 = time.perf_counter()
+        losses = method.step(to_device(batch, device, config.channels_last))
+        t2 = time.perf_counter()
+        data_s += t1 - t0
+        compute_s += t2 - t1
+        on_step(step, losses)
+        t0 = time.perf_counter()
+    return means, data_s, compute_s, counter["steps"]
+
+
 def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = False,
           callbacks: Callbacks | None = None) -> TrainResult:
     """Run (or resume) training as ``config`` says; returns the run's log and checkpoint paths.
+
+    The method's settings (its ``settings`` dataclass) replace ``config.method_settings`` in what the run records.
 
     Raises
     ------
@@ -225,6 +269,8 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
         If ``config.out`` already holds a checkpoint and ``resume`` is False.
     FileNotFoundError
         If ``resume`` is True but there is no ``checkpoint.pth`` to resume from.
+    ValueError
+        If a resumed run's method settings differ from those the checkpoint was trained with.
     """
     cb = callbacks or Callbacks()
     out = Path(config.out)
@@ -254,12 +300,18 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     method = make_method(model, config, device)
-    meta = checkpoint_meta(config, method.name, num_joints)
+    config = replace(config, method_settings=settings_dict(method))
+    if hasattr(method, "bind_data"):
+        method.bind_data(train_set)
+    train_set.extras = method.extras() if hasattr(method, "extras") else None
+    meta = checkpoint_meta(config, method.name, num_joints, training_info(config, method))
 
     first_epoch, log, best_score = 0, [], -float("inf")
     if resume:
         state = torch_load(ckpt_path)
-        _unwrap(model).load_state_dict(state["state_dict"])
+        check_resumed_settings(state.get("config", {}).get("method_settings", {}), config.method_settings,
+                               config.method, ckpt_path)
+        unwrap(model).load_state_dict(state["state_dict"])
         ts = state["train_state"]
         method.load_state_dict(ts["method"])
         first_epoch, log, best_score = ts["epoch"] + 1, list(ts["log"]), ts["best_score"]
@@ -268,34 +320,24 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
         out.mkdir(parents=True, exist_ok=True)
         save_config(config, out / "config.yaml")
 
-    steps_per_epoch = (len(train_set) // world) // config.batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"batch_size {config.batch_size} exceeds the {len(train_set) // world} training samples "
-                         "per process; lower --batch-size")
+    if hasattr(method, "train_epoch"):
+        steps_per_epoch = 0  # the method's epoch has its own length
+    else:
+        steps_per_epoch = (len(train_set) // world) // config.batch_size
+        if steps_per_epoch == 0:
+            raise ValueError(f"batch_size {config.batch_size} exceeds the {len(train_set) // world} training samples "
+                             "per process; lower --batch-size")
     cb.on_start(first_epoch, config.epochs, steps_per_epoch)
     totals = {"data_s": 0.0, "compute_s": 0.0, "steps": 0}
     for epoch in range(first_epoch, config.epochs):
         train_set.set_epoch(epoch)
         method.start_epoch(epoch)
-        order = epoch_order(len(train_set), config.seed, epoch, rank, world)
-        loader = DataLoader(train_set, batch_size=config.batch_size, sampler=order, drop_last=True,
-                            num_workers=config.data.workers, worker_init_fn=init_loader_worker)
         t_epoch = time.perf_counter()
-        data_s = compute_s = 0.0
-        loss_sum, steps = 0.0, 0
         lr = method.lr()
-        t0 = time.perf_counter()
-        for step, batch in enumerate(loader):
-            t1 = time.perf_counter()
-            losses = method.step(to_device(batch, device, config.channels_last))
-            t2 = time.perf_counter()
-            data_s += t1 - t0
-            compute_s += t2 - t1
-            loss_sum += losses["loss"]
-            steps += 1
-            cb.on_step(epoch, step, losses)
-            t0 = time.perf_counter()
-        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": loss_sum / max(steps, 1), "steps": steps,
+        means, data_s, compute_s, steps = _run_epoch(
+            method, train_set, config, device, epoch, rank, world,
+            lambda step, losses, epoch=epoch: cb.on_step(epoch, step, losses))
+        row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": 0.0, **means.means(), "steps": steps,
                                "data_s": round(data_s, 3), "compute_s": round(compute_s, 3)}
         if rank == 0:
             if (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs:
@@ -304,11 +346,11 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
             log.append(row)
             if row.get("val_score", -float("inf")) > best_score:
                 best_score = row["val_score"]
-                save_checkpoint(best_path, _unwrap(model), meta,
+                save_checkpoint(best_path, unwrap(model), meta,
                                 extra={"config": config.to_dict(), "epoch": epoch, "val": row})
             train_state = {"epoch": epoch, "method": method.state_dict(), "log": log, "best_score": best_score,
                            "rng": rng_states()}
-            save_checkpoint(ckpt_path, _unwrap(model), meta, extra={"config": config.to_dict(),
+            save_checkpoint(ckpt_path, unwrap(model), meta, extra={"config": config.to_dict(),
                                                                     "train_state": train_state})
             _write_log(log_path, log)
         totals["data_s"] += data_s

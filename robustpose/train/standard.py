@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
 from .config import TrainConfig
+from .method import MethodBase, load_init, settings_from
 
 
 class JointsMSELoss(nn.Module):
@@ -21,12 +23,31 @@ class JointsMSELoss(nn.Module):
         return 0.5 * ((pred * w - target * w) ** 2).mean()
 
 
-class StandardMethod:
-    """One Adam step on the joints MSE per batch; step decay per epoch; AMP (float16 + GradScaler) on CUDA only."""
+@dataclass
+class StandardConfig:
+    """Settings of standard training.
+
+    Attributes:
+        init: checkpoint whose weights the pose net starts from (fine-tuning); empty: the architecture's init.
+    """
+
+    init: str = ""
+
+
+class StandardMethod(MethodBase):
+    """One Adam step on the joints MSE per batch; step decay per epoch; AMP (float16 + GradScaler) on CUDA only.
+
+    ``settings`` default to ``config.method_settings``.
+    """
 
     name = "standard"
+    settings_class = StandardConfig
 
-    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device) -> None:
+    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device,
+                 settings: StandardConfig | None = None) -> None:
+        self.settings = settings if settings is not None else settings_from(StandardConfig, config)
+        if self.settings.init:
+            load_init(model, self.settings.init)
         self.model = model
         self.device = device
         self.criterion = JointsMSELoss()
@@ -56,6 +77,9 @@ class StandardMethod:
         self.scaler.update()
         return {"loss": float(loss.detach())}
 
+    def init_files(self) -> dict[str, str]:
+        return {"init": self.settings.init} if self.settings.init else {}
+
     def state_dict(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict()}
 
@@ -63,5 +87,3 @@ class StandardMethod:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
 
-
-METHODS = {"standard": StandardMethod}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -26,9 +26,10 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from robustpose.models import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint, load_weights
+from robustpose.models import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint
 
 from ..config import TrainConfig
+from ..method import MethodBase, load_init, non_default, run_label, settings_from, unwrap
 from ..standard import JointsMSELoss
 from .generator import MixGenerator, auto_depth
 from .mixers import LEARNED, check_mixer, mix, mix_weights
@@ -99,21 +100,18 @@ class AdvMixConfig:
             raise ValueError("gen_lr and gen_width must be positive, gen_depth and probe_every >= 0")
         return self
 
-    def run_name(self) -> str:
-        """``advmix``, plus the settings that differ from the official ones and matter (paths, logging and, for
-        the unlearned mixers, the generator's settings aside), e.g. ``advmix[mixer=equal,kd=False]``: the
-        ``training_method`` of the checkpoints."""
-        default = AdvMixConfig()
-        ignored = {"init", "teacher", "probe_every"}
+    def changed(self) -> dict[str, Any]:
+        """The settings that differ from the official ones and matter: paths, logging and, for the unlearned
+        mixers, the generator's settings aside."""
+        ignored = ("init", "teacher", "probe_every")
         if self.mixer not in LEARNED:
-            ignored |= {"adv_weight", "gen_lr", "gen_width", "gen_depth"}
-        diff = [f"{f.name}={getattr(self, f.name)}" for f in fields(self)
-                if f.name not in ignored and getattr(self, f.name) != getattr(default, f.name)]
-        return "advmix" + (f"[{','.join(diff)}]" if diff else "")
+            ignored += ("adv_weight", "gen_lr", "gen_width", "gen_depth")
+        return non_default(self, ignore=ignored)
 
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    def run_name(self) -> str:
+        """``advmix`` plus :meth:`changed`, e.g. ``advmix[mixer=equal,kd=False]``: the ``training_method`` of the
+        checkpoints."""
+        return run_label("advmix", self.changed())
 
 
 def _set_requires_grad(module: nn.Module, flag: bool) -> None:
@@ -121,24 +119,27 @@ def _set_requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-class AdvMixMethod:
+class AdvMixMethod(MethodBase):
     """The AdvMix method for :func:`robustpose.train.train` (see the module docstring for the step).
 
     Args:
         model: the pose net, already built by the engine; its weights are replaced by ``settings.init`` if given.
         config: the run's configuration (optimiser and schedule of the pose net, input size, seed, AMP).
         device: where everything runs.
-        settings: the AdvMix settings.
+        settings: the AdvMix settings; default ``config.method_settings``.
         teacher: a teacher module to use instead of loading ``settings.teacher`` / ``settings.init`` (tests).
     """
 
-    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device, settings: AdvMixConfig,
-                 teacher: nn.Module | None = None) -> None:
-        self.settings = settings.validate()
+    settings_class = AdvMixConfig
+
+    def __init__(self, model: nn.Module, config: TrainConfig, device: torch.device,
+                 settings: AdvMixConfig | None = None, teacher: nn.Module | None = None) -> None:
+        settings = (settings if settings is not None else settings_from(AdvMixConfig, config)).validate()
+        self.settings = settings
         self.name = settings.run_name()
         self.model, self.device = model, device
         if settings.init:
-            load_weights(_unwrap(model), load_checkpoint(settings.init).model.state_dict(), origin=settings.init)
+            load_init(model, settings.init)
         if teacher is None:
             path = settings.teacher or settings.init
             if not path:
@@ -231,7 +232,7 @@ class AdvMixMethod:
 
         if self.generator is not None:
             # Frozen pose net, used unwrapped: under DDP nothing of it is to be synchronised in this step.
-            pose = _unwrap(self.model)
+            pose = unwrap(self.model)
             _set_requires_grad(pose, False)
             adv = self.criterion(self._forward(pose, mixed), target, weight)
             self.gen_optimizer.zero_grad(set_to_none=True)
@@ -260,12 +261,19 @@ class AdvMixMethod:
         self.model.train(was)
         return out
 
+    def init_files(self) -> dict[str, str]:
+        """The pose net's start and the teacher (when it is another file)."""
+        files = {"init": self.settings.init} if self.settings.init else {}
+        if self.settings.teacher:
+            files["teacher"] = self.settings.teacher
+        return files
+
     def state_dict(self) -> dict[str, Any]:
         state = {"settings": asdict(self.settings), "optimizer": self.optimizer.state_dict(),
                  "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "epoch": self._epoch,
                  "steps": self._steps, "rng": self.rng.get_state(), "teacher": self.teacher.state_dict()}
         if self.generator is not None:
-            state.update(generator=_unwrap(self.generator).state_dict(), gen_optimizer=self.gen_optimizer.state_dict(),
+            state.update(generator=unwrap(self.generator).state_dict(), gen_optimizer=self.gen_optimizer.state_dict(),
                          gen_scheduler=self.gen_scheduler.state_dict(), gen_scaler=self.gen_scaler.state_dict())
         return state
 
@@ -281,7 +289,7 @@ class AdvMixMethod:
         self.rng.set_state(state["rng"])
         self.teacher.load_state_dict(state["teacher"])
         if self.generator is not None:
-            _unwrap(self.generator).load_state_dict(state["generator"])
+            unwrap(self.generator).load_state_dict(state["generator"])
             self.gen_optimizer.load_state_dict(state["gen_optimizer"])
             self.gen_scheduler.load_state_dict(state["gen_scheduler"])
             self.gen_scaler.load_state_dict(state["gen_scaler"])
