@@ -130,7 +130,8 @@ def test_rescoring_threshold_is_strict_and_the_mean_is_over_passing_keypoints():
     scores = rescore_topdown(kp, np.array([0.5, 1.0, 2.0]))
     # row 0: (0.6 + 0.9) / 2 * 0.5; row 1: nothing above 0.2 -> 0; row 2: (0.21 + 1.0) / 2 * 2
     np.testing.assert_allclose(scores, [0.375, 0.0, 1.21])
-    np.testing.assert_allclose(rescore_topdown(kp, np.ones(3), threshold=0.0), [0.45, 0.59 / 3, 1.61 / 4]  # row 1: the 0.0 does not pass (strictly above))
+    # threshold 0: row 1's 0.0 still does not pass (strictly above)
+    np.testing.assert_allclose(rescore_topdown(kp, np.ones(3), threshold=0.0), [0.45, 0.59 / 3, 1.61 / 4])
     np.testing.assert_allclose(rescore_topdown(kp[:, :1], np.ones(3), threshold=0.205), [0, 0, 0.21])
     with pytest.raises(ValueError, match="keypoint_scores must be"):
         rescore_topdown(kp, np.ones(2))
