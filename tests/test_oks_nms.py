@@ -43,6 +43,13 @@ def test_suppression_switches_exactly_at_the_threshold(oks, kept):
     assert keep.tolist() == kept
 
 
+def test_an_oks_equal_to_the_threshold_is_not_suppressed():
+    # HRNet keeps ``ovr <= thresh``: exact duplicates have OKS exactly 1, so a threshold of 1 suppresses nobody
+    dup = people([3.0, 3.0, 3.0], k=17)
+    assert oks_nms(dup, np.array([0.2, 0.9, 0.5]), np.full(3, 50.0), 1.0).tolist() == [1, 2, 0]
+    assert oks_nms(dup, np.array([0.2, 0.9, 0.5]), np.full(3, 50.0), 0.999999).tolist() == [1]
+
+
 def test_default_threshold_is_0_9_and_default_sigmas_are_cocos():
     area = 5000.0
     # all 17 keypoints moved by the same d: OKS = mean_k exp(-d^2 / (8 sigma_k^2 area))

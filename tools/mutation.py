@@ -48,7 +48,7 @@ MODULES: dict[str, list[str]] = {
     "robustpose/augment/gridmask.py": ["tests/test_advmix_augment.py", "tests/test_augment_tables.py"],
     "robustpose/augment/autoaugment.py": ["tests/test_advmix_augment.py", "tests/test_augment_tables.py"],
     "robustpose/augment/ops.py": ["tests/test_advmix_augment.py", "tests/test_augment_tables.py"],
-    "robustpose/corruptions/registry.py": ["tests/test_corruption_tables.py"],
+    "robustpose/corruptions/noise.py": ["tests/test_corruptions_fidelity.py", "tests/test_corruptions_input.py"],
     "robustpose/train/advmix/method.py": ["tests/test_advmix_method.py", "tests/test_advmix_step.py"],
 }
 
