@@ -36,8 +36,9 @@ SCRATCH = ROOT / ".mutation"
 # module -> the test files that are meant to catch its mutants (kept short: every mutant runs them)
 MODULES: dict[str, list[str]] = {
     "robustpose/datasets/seeding.py": ["tests/test_seeding.py"],
-    "robustpose/metrics/coco.py": ["tests/test_metrics_coco.py", "tests/test_metrics_ochuman.py"],
-    "robustpose/metrics/robustness.py": ["tests/test_robustness.py"],
+    "robustpose/metrics/coco.py": ["tests/test_metrics_coco.py", "tests/test_metrics_ochuman.py",
+                                   "tests/test_metrics_coco_pinned.py"],
+    "robustpose/metrics/robustness.py": ["tests/test_robustness.py", "tests/test_robustness_pinned.py"],
     "robustpose/metrics/mpii.py": ["tests/test_metrics_mpii.py"],
     "robustpose/metrics/postprocess.py": ["tests/test_oks_nms.py"],
     "robustpose/inference/decode.py": ["tests/test_inference_units.py", "tests/test_dark_decoder.py",
