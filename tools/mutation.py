@@ -39,7 +39,7 @@ MODULES: dict[str, list[str]] = {
     "robustpose/metrics/coco.py": ["tests/test_metrics_coco.py", "tests/test_metrics_ochuman.py",
                                    "tests/test_metrics_coco_pinned.py"],
     "robustpose/metrics/robustness.py": ["tests/test_robustness.py", "tests/test_robustness_pinned.py"],
-    "robustpose/metrics/mpii.py": ["tests/test_metrics_mpii.py"],
+    "robustpose/metrics/mpii.py": ["tests/test_metrics_mpii.py", "tests/test_metrics_mpii_pinned.py"],
     "robustpose/metrics/postprocess.py": ["tests/test_oks_nms.py"],
     "robustpose/inference/decode.py": ["tests/test_inference_units.py", "tests/test_dark_decoder.py",
                                        "tests/test_flip_tables.py"],
