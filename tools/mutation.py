@@ -42,7 +42,7 @@ MODULES: dict[str, list[str]] = {
     "robustpose/metrics/mpii.py": ["tests/test_metrics_mpii.py", "tests/test_metrics_mpii_pinned.py"],
     "robustpose/metrics/postprocess.py": ["tests/test_oks_nms.py"],
     "robustpose/inference/decode.py": ["tests/test_inference_units.py", "tests/test_dark_decoder.py",
-                                       "tests/test_flip_tables.py"],
+                                       "tests/test_decode_pinned.py", "tests/test_flip_tables.py"],
     "robustpose/inference/transforms.py": ["tests/test_inference_units.py"],
     "robustpose/datasets/keypoints.py": ["tests/test_flip_tables.py"],
     "robustpose/models/checkpoint.py": ["tests/test_checkpoint.py", "tests/test_checkpoint_pth.py"],
