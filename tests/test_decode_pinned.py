@@ -195,3 +195,13 @@ def test_a_long_newton_step_is_clipped_to_one_pixel(axis, sign):
     expected = np.array([6.0, 5.0])
     expected[axis] += sign
     np.testing.assert_allclose(coords[0, 0], expected, atol=1e-9)
+
+
+def test_maps_without_a_peak_decode_quietly():
+    hm = np.zeros((2, 3, H, W), np.float32)
+    hm[1, 2, 4, 5] = 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0 / 0 when rescaling a map whose blurred peak is 0
+        coords, maxvals = dark_refined(hm)
+    assert coords[0].tolist() == [[0, 0]] * 3 and maxvals[0].tolist() == [0, 0, 0]
+    np.testing.assert_array_equal(coords[1, 2], [5, 4])  # a lone pixel: the blurred log-map is symmetric
