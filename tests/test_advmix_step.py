@@ -228,3 +228,28 @@ def test_pose_step_uses_the_detached_mix_and_the_ground_truth(tmp_path):
     assert logs["loss_hm"] == pytest.approx(before, rel=1e-5)
     assert after < before
     assert m.generator is None and "loss_adv" not in logs
+
+
+def test_learning_rates_decay_at_each_milestone_epoch_for_both_networks(tmp_path):
+    config = TrainConfig(data=DataConfig(input_size=list(SIZE), heatmap_size=list(HEATMAP)),
+                         optim=OptimConfig(lr=1e-3, milestones=[2, 4], gamma=0.1), seed=3, amp=False,
+                         out=str(tmp_path))
+    m = AdvMixMethod(frozen_pose_net(0), config, torch.device("cpu"),
+                     AdvMixConfig(gen_width=4, gen_depth=2, gen_lr=5e-3), teacher=frozen_pose_net(1))
+
+    def gen_lr():
+        return m.gen_optimizer.param_groups[0]["lr"]
+
+    expected = {0: (1e-3, 5e-3), 1: (1e-3, 5e-3), 2: (1e-4, 5e-4), 3: (1e-4, 5e-4), 4: (1e-5, 5e-5)}
+    for epoch in range(5):
+        m.start_epoch(epoch)
+        m.start_epoch(epoch)  # idempotent within an epoch
+        assert m.lr() == pytest.approx(expected[epoch][0]) and gen_lr() == pytest.approx(expected[epoch][1])
+    fresh = AdvMixMethod(frozen_pose_net(0), config, torch.device("cpu"), AdvMixConfig(gen_width=4, gen_depth=2),
+                         teacher=frozen_pose_net(1))
+    fresh.start_epoch(3)  # jumping ahead (a resumed run) applies every milestone passed
+    assert fresh.lr() == pytest.approx(1e-4)
+    eq = AdvMixMethod(frozen_pose_net(0), config, torch.device("cpu"), AdvMixConfig(mixer="equal"),
+                      teacher=frozen_pose_net(1))
+    eq.start_epoch(4)  # no generator: only the pose net's schedule
+    assert eq.lr() == pytest.approx(1e-5) and eq.generator is None
