@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from robustpose.train import METHODS, PRESETS, Callbacks, resolve_config, train
-from robustpose.inference.decode import DECODERS
-from robustpose.train.config import DATASETS, load_yaml
-from robustpose.train.engine import MethodFactory
+from .lazy import module_constant
+from .output import LineProgress, make_console
+
+if TYPE_CHECKING:
+    from robustpose.train.engine import MethodFactory
+
+# read without importing robustpose.train (torch), so that --help starts fast (robustpose/cli/lazy.py)
+PRESETS: dict[str, dict[str, Any]] = module_constant("robustpose.train.config", "PRESETS")
+DATASETS: tuple[str, ...] = module_constant("robustpose.train.config", "DATASETS")
+DECODERS: tuple[str, ...] = module_constant("robustpose.inference.decode", "DECODERS")
 
 EPILOG = """\b
 Examples:
@@ -71,6 +76,9 @@ def flag_layer(opts: dict[str, Any]) -> dict[str, Any]:
 def run_training(method: str, opts: dict[str, Any], make_method: MethodFactory | None = None) -> None:
     """Resolve the config (preset < YAML < flags, or the run's own config on --resume) and train with progress;
     ``make_method`` defaults to ``METHODS[method]`` (methods with settings of their own pass theirs)."""
+    from robustpose.train import METHODS, Callbacks, resolve_config, train
+    from robustpose.train.config import load_yaml
+
     out: Path = opts["out"]
     layers: list[dict[str, Any]] = []
     if opts["resume"] and (out / "config.yaml").exists():
@@ -85,21 +93,27 @@ def run_training(method: str, opts: dict[str, Any], make_method: MethodFactory |
         config = resolve_config(*layers)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    check_training_data(config)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
-    console = Console(stderr=True, quiet=not main_process)
+    console = make_console(quiet=not main_process)
+    lines = None if console.is_terminal else LineProgress(console, "training", "steps")
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn()]
-    with Progress(*columns, console=console) as bar:
+    with Progress(*columns, console=console, disable=lines is not None) as bar:
         task = bar.add_task("starting", total=None)
         state: dict[str, Any] = {}
 
         def on_start(first_epoch: int, epochs: int, steps: int) -> None:
             state["steps"] = steps
             bar.update(task, total=(epochs - first_epoch) * steps, completed=0)
+            if lines is not None:
+                lines.total = (epochs - first_epoch) * steps
 
         def on_step(epoch: int, step: int, losses: dict[str, float]) -> None:
             bar.update(task, advance=1, description=f"epoch {epoch} step {step + 1}/{state['steps']} "
                                                     f"loss {losses['loss']:.5f}")
+            if lines is not None:  # not a terminal: a line every LINE_EVERY_S seconds instead of a bar
+                lines.update(note=f"epoch {epoch} loss {losses['loss']:.5f}")
 
         def on_epoch(row: dict[str, Any]) -> None:
             score = f" val {row['val_metric']} {row['val_score']:.4f}" if "val_score" in row else ""
@@ -113,6 +127,35 @@ def run_training(method: str, opts: dict[str, Any], make_method: MethodFactory |
     if main_process:
         click.echo(f"best validation score {result.best_score:.4f}; checkpoints: {result.best} (best), "
                    f"{result.checkpoint} (latest); log: {result.out / 'log.csv'}")
+
+
+def check_training_data(config: Any) -> None:
+    """The annotation files and image folders of a resolved config, checked before the model is built.
+
+    Each problem is one ClickException naming the file and the option (--train-ann, --val-images, ...).
+    """
+    from robustpose.datasets.readers import AnnotationError, image_names, resolve_image
+
+    data = config.data
+    reader = "mpii" if data.dataset == "mpii" else "coco"
+    try:
+        paths = data.resolved_paths()
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    for split in ("train", "val"):
+        ann, images = paths[f"{split}_ann"], paths[f"{split}_images"]
+        if not images.is_dir():
+            raise click.ClickException(f"image folder {images} not found; check --{split}-images (or --data-root)")
+        try:
+            names = image_names(reader, ann, images)
+        except AnnotationError as err:
+            raise click.ClickException(f"--{split}-ann: {err}") from None
+        if not names:
+            raise click.ClickException(f"{ann} names no images; check --{split}-ann")
+        missing = [n for n in names if not resolve_image(images, n).is_file()]
+        if missing:
+            raise click.ClickException(f"{len(missing)} of the {len(names)} images named by {ann} are not in "
+                                       f"{images} (first: {missing[0]}); check --{split}-images")
 
 
 def training_options(fn):

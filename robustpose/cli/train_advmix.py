@@ -8,10 +8,13 @@ from typing import Any
 
 import click
 
-from robustpose.train.advmix import MIXERS, AdvMixConfig, AdvMixMethod
-from robustpose.train.advmix.method import KD_INPUTS, LOSSES
-
+from .lazy import module_constant
 from .train import run_training, training_options
+
+# read without importing robustpose.train.advmix (torch), so that --help starts fast (robustpose/cli/lazy.py)
+MIXERS: tuple[str, ...] = module_constant("robustpose.train.advmix.mixers", "MIXERS")
+KD_INPUTS: tuple[str, ...] = module_constant("robustpose.train.advmix.method", "KD_INPUTS")
+LOSSES: tuple[str, ...] = module_constant("robustpose.train.advmix.method", "LOSSES")
 
 EPILOG = """\b
 Examples:
@@ -67,6 +70,13 @@ def advmix_options(fn):
 @advmix_options
 def advmix_cmd(**opts: Any) -> None:
     """AdvMix: an adversarial generator mixes augmented views per pixel; a frozen teacher distils clean poses."""
+    from robustpose.train.advmix import AdvMixConfig, AdvMixMethod
+
+    from .eval_ckpt import check_checkpoint_file
+
+    for option in ("init", "teacher"):
+        if opts[option]:
+            check_checkpoint_file(opts[option], f"--{option}")
     settings = AdvMixConfig(**{**{k: opts[k] for k in SETTINGS}, "teacher": opts["teacher"] or ""})
     try:
         settings.validate()
