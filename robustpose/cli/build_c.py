@@ -159,6 +159,7 @@ def build_c_cmd(ctx: click.Context, dataset, ann_file, images_dir, out, all_imag
 def _verify_lines(report: VerifyReport) -> Iterator[str]:
     for label, paths in (("missing", report.missing), ("altered", report.altered),
                          ("not in any manifest", report.unrecorded),
+                         ("stray (not part of the set; move it out)", report.stray),
                          ("regenerated differently", report.regenerate_mismatch)):
         for path in paths[:_SHOWN]:
             yield f"{label}: {path}"
@@ -190,7 +191,7 @@ def verify_c_cmd(out: Path, regenerate: int, images_dir: Path | None, seed: int,
     for line in _verify_lines(report):
         plain(console, line)
     counts = (f"{report.expected} expected, {report.checked} checked, {len(report.missing)} missing, "
-              f"{len(report.altered)} altered, {len(report.unrecorded)} unrecorded, "
+              f"{len(report.altered)} altered, {len(report.unrecorded)} unrecorded, {len(report.stray)} stray, "
               f"{report.regenerated} regenerated ({len(report.regenerate_mismatch)} differ)")
     if not report.ok:
         raise click.ClickException(f"{out} failed verification: {counts}")
