@@ -46,6 +46,8 @@ def describe_exception(exc: BaseException) -> str:
     """A one-line message for an exception no command turned into a ClickException."""
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror or exc}"
+    if isinstance(exc, ValueError) and str(exc).strip():  # the library's errors for bad input name the input
+        return one_line(str(exc))
     if isinstance(exc, MemoryError):
         return "out of memory; try a smaller --batch-size or fewer --workers"
     detail = one_line(str(exc)) or "no message"

@@ -81,13 +81,16 @@ def run_training(method: str, opts: dict[str, Any], make_method: MethodFactory |
 
     out: Path = opts["out"]
     layers: list[dict[str, Any]] = []
-    if opts["resume"] and (out / "config.yaml").exists():
-        layers.append(load_yaml(out / "config.yaml"))
-    else:
-        if opts["preset"]:
-            layers.append(PRESETS[opts["preset"]])
-        if opts["config"]:
-            layers.append(load_yaml(opts["config"]))
+    try:
+        if opts["resume"] and (out / "config.yaml").exists():
+            layers.append(load_yaml(out / "config.yaml"))
+        else:
+            if opts["preset"]:
+                layers.append(PRESETS[opts["preset"]])
+            if opts["config"]:
+                layers.append(load_yaml(opts["config"]))
+    except ValueError as exc:  # names the file
+        raise click.ClickException(str(exc)) from None
     layers.append({**flag_layer(opts), "method": method})
     try:
         config = resolve_config(*layers)

@@ -86,6 +86,8 @@ def _scorer(dataset: str, ann: Path, backend: str, headboxes: Path | None) -> Ca
         if headboxes is not None:
             raise ValueError("headboxes (gt_valid.mat) only apply to --dataset mpii")
         gt = load_json(ann)
+        if not isinstance(gt.get("annotations"), list):
+            raise AnnotationError(f"{ann} is not a COCO-format keypoint annotation file: no 'annotations' list")
         try:
             evaluator = CocoKeypointEvaluator(gt, backend=backend, rules="ochuman" if dataset == "ochuman" else "coco")
         except _SCHEMA_ERRORS as err:
