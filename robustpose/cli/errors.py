@@ -60,13 +60,43 @@ def usage_line(err: click.UsageError) -> str:
     return f"Error: {one_line(err.format_message())}{hint}"
 
 
+# Where an interrupt must wait. Python swallows an exception raised in these functions ("Exception ignored in
+# ..."), so the interrupt would be lost: os.fork runs logging's _releaseLock in the parent after every fork, i.e. each
+# time workers start.
+_SWALLOWING = frozenset({"_releaseLock", "_acquireLock", "__del__", "_after_at_fork_child_reinit_locks"})
+# And code that an exception leaves half-built: a DataLoader iterator interrupted while it starts its workers
+# has no _workers_status, and its __del__ then prints a traceback of its own.
+_STARTING_WORKERS = frozenset({"_MultiProcessingDataLoaderIter.__init__"})
+
+
+def _must_wait(frame: Any) -> bool:
+    """Whether raising KeyboardInterrupt in ``frame`` (or a caller) would be lost or leave a broken object."""
+    while frame is not None:
+        code = frame.f_code
+        if code.co_name in _SWALLOWING or getattr(code, "co_qualname", "") in _STARTING_WORKERS:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _sigint_in_main_process_only(main_pid: int) -> Callable[[int, Any], None]:
     """A SIGINT handler raising KeyboardInterrupt in the process that installed it and doing nothing in the
-    worker processes it forks (they inherit it): the parent then stops them, and no worker prints a traceback."""
+    worker processes it forks (they inherit it): the parent then stops them, and no worker prints a traceback.
+
+    A signal that lands where Python would swallow the exception (an at-fork hook, a ``__del__``) or while a
+    DataLoader starts its workers (see :func:`_must_wait`) is delivered again 10 ms later instead (``_thread.interrupt_main`` from a timer thread), so Ctrl-C is never lost.
+    """
+    import _thread
 
     def handler(signum: int, frame: Any) -> None:
-        if os.getpid() == main_pid:
-            raise KeyboardInterrupt
+        if os.getpid() != main_pid:
+            return
+        if _must_wait(frame):
+            retry = threading.Timer(0.01, _thread.interrupt_main, args=(signum,))
+            retry.daemon = True
+            retry.start()
+            return
+        raise KeyboardInterrupt
 
     return handler
 

@@ -30,21 +30,29 @@ def _module_file(module: str) -> Path:
 @cache
 def _literal_from_source(module: str, name: str) -> Any:
     tree = ast.parse(_module_file(module).read_text(encoding="utf-8"))
-    for node in tree.body:
+    body = tree.body
+    owner, _, name = name.rpartition(".")
+    if owner:  # a class attribute, e.g. SynthConfig.max_people (a dataclass field's default)
+        body = next((n.body for n in body if isinstance(n, ast.ClassDef) and n.name == owner), [])
+    for node in body:
         if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
             return ast.literal_eval(node.value)
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
             return ast.literal_eval(node.value)
-    raise LookupError(f"{module} assigns no literal constant {name}")
+    raise LookupError(f"{module} assigns no literal constant {owner + '.' if owner else ''}{name}")
 
 
 def module_constant(module: str, name: str) -> Any:
-    """``module.name`` for a top-level constant assigned a literal (tuple, dict, str, number).
+    """``module.name`` for a top-level constant assigned a literal (tuple, dict, str, number); ``name`` may be
+    ``Class.attribute`` for a class attribute (e.g. a dataclass field's literal default).
 
     Returns the attribute itself when ``module`` is already imported; otherwise evaluates the literal from the
     module's source (no import). Raises ``LookupError`` when the module assigns no such literal.
     """
     loaded = sys.modules.get(module)
     if loaded is not None:
-        return getattr(loaded, name)
+        value: Any = loaded
+        for part in name.split("."):
+            value = getattr(value, part)
+        return value
     return _literal_from_source(module, name)

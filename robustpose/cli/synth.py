@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
-from robustpose.datasets.synthpose import SynthConfig
-
+from .lazy import module_constant
 from .output import make_console, plain, progress_wrapper
+
+MAX_PEOPLE: int = module_constant("robustpose.datasets.synthpose", "SynthConfig.max_people")
 
 EPILOG = """\b
 Examples:
@@ -36,13 +37,13 @@ def parse_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
 @click.option("--size", callback=parse_size, default="320x240", help="Image size WIDTHxHEIGHT in pixels.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0,
               help="Seed; image i of a split depends only on (seed, split, i).")
-@click.option("--max-people", type=click.IntRange(min=1), default=SynthConfig.max_people, show_default=True,
+@click.option("--max-people", type=click.IntRange(min=1), default=MAX_PEOPLE, show_default=True,
               help="Most people drawn in one image.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress.")
 def synth_cmd(out: Path, n_train: int, n_val: int, size: tuple[int, int], seed: int, max_people: int,
               quiet: bool) -> None:
     """Render SynthPose: multi-person scenes with exact COCO keypoint labels and occlusion-aware visibility."""
-    from robustpose.datasets.synthpose import generate_split, iter_splits
+    from robustpose.datasets.synthpose import SynthConfig, generate_split, iter_splits
 
     config = SynthConfig(width=size[0], height=size[1], max_people=max_people)
     console = make_console()
