@@ -33,11 +33,11 @@ def test_eval_ckpt_writes_predictions_and_report(tmp_path: Path) -> None:
     assert (run / "report.md").is_file()
     # rerun: every cell is finished, nothing is predicted again, the report is rewritten
     again = CliRunner().invoke(cli, args[:-1])
-    assert again.exit_code == 0 and "predicted 0 cell(s), skipped 2 finished" in again.output
+    assert again.exit_code == 0 and "all 2 cell(s) already predicted" in again.output
     # the decoder is part of what the folder's predictions are: another one is refused, not mixed in
     assert json.loads((run / "inference.json").read_text())["decode"] == "quarter"
     dark = CliRunner().invoke(cli, [*args, "--decode", "dark"])
-    assert dark.exit_code != 0 and "differs in: decode" in dark.output
+    assert dark.exit_code != 0 and "settings that differ: decode (was quarter, now dark)" in dark.output
     elsewhere = [str(tmp_path / "dark") if a == str(run) else a for a in args]
     dark = CliRunner().invoke(cli, [*elsewhere, "--decode", "dark"])
     assert dark.exit_code == 0 and json.loads((tmp_path / "dark" / "inference.json").read_text())["decode"] == "dark"

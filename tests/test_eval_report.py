@@ -125,7 +125,7 @@ def test_leaderboard_sorts_by_mpc_and_never_mixes_protocols(coco_run, tmp_path):
     assert first["mPC"].is_monotonic_decreasing
     paper = board[board["source"].str.startswith("published")]
     assert set(paper["protocol"]).isdisjoint(ours["protocol"])  # published rows never share a table with ours
-    hrnet = paper[(paper["model"] == "HRNet HRNet-W32") & (paper["method"] == "AdvMix")
+    hrnet = paper[(paper["model"] == "HRNet-W32") & (paper["method"] == "AdvMix")
                   & (paper["input_size"] == "256x192")]
     assert hrnet[["clean", "mPC", "rPC"]].values.tolist() == [[74.7, 55.5, 74.3]]  # Tables 2 and 8: one row
     md = (tmp_path / "lb" / "leaderboard.md").read_text()

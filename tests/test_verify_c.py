@@ -31,8 +31,8 @@ def _verify(*args: str):
 def test_intact_build_verifies_and_regenerates(built, shared_data):
     result = _verify(str(built), "--regenerate", "5", "--images", str(shared_data / "coco"))
     assert result.exit_code == 0, result.output
-    assert "OK: 16 expected, 16 checked, 0 missing, 0 altered, 0 unrecorded, 5 regenerated (0 differ)" in " ".join(
-        result.output.split())
+    assert ("OK: 16 expected, 16 checked, 0 missing, 0 altered, 0 unrecorded, 0 stray, 5 regenerated (0 differ)"
+            in " ".join(result.output.split()))
 
 
 def test_deleted_and_modified_files_are_named(built):
@@ -54,6 +54,17 @@ def test_file_outside_every_manifest_is_reported(built):
     manifest.write_text("\n".join(lines[:3] + lines[4:]) + "\n")
     result = _verify(str(built))
     assert result.exit_code == 1 and f"not in any manifest: {dropped}" in result.output
+
+
+@pytest.mark.parametrize("stray", ["frost/1/copy of 000000000785.jpg", "notes.txt", "frost/9/x.jpg"])
+def test_a_file_the_set_has_no_record_of_is_reported(built, stray):
+    (built / stray).parent.mkdir(parents=True, exist_ok=True)
+    (built / stray).write_bytes(b"not part of the benchmark")
+    result = _verify(str(built))
+    assert result.exit_code == 1, result.output
+    assert f"stray (not part of the set; move it out): {stray}" in result.output
+    assert "0 unrecorded, 1 stray" in " ".join(result.output.split())
+    assert (built / stray).is_file()  # reported, never deleted
 
 
 def test_regenerate_catches_a_file_whose_manifest_was_rewritten(built, shared_data):

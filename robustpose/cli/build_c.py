@@ -8,21 +8,24 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.text import Text
 
-from robustpose.corruptions import GROUPS, corruption_names
-from robustpose.datasets.build_c import LAYOUTS, BuildConfig, BuildError, BuildSummary, build_c
-from robustpose.datasets.imageio import DEFAULT_JPEG_QUALITY, FORMATS
 from robustpose.datasets.readers import DATASETS, AnnotationError
-from robustpose.datasets.verify_c import VerifyReport, verify_c
 
-from .options import SeveritiesType, corruptions_callback
+from .lazy import module_constant
+from .options import CORRUPTIONS_HELP, SeveritiesType, corruptions_callback
+from .output import make_console, plain, progress_wrapper
+
+if TYPE_CHECKING:
+    from robustpose.datasets.build_c import BuildSummary
+    from robustpose.datasets.verify_c import VerifyReport
+
+LAYOUTS: tuple[str, ...] = module_constant("robustpose.datasets.build_c", "LAYOUTS")
+FORMATS: tuple[str, ...] = module_constant("robustpose.datasets.imageio", "FORMATS")
+DEFAULT_JPEG_QUALITY: int = module_constant("robustpose.datasets.imageio", "DEFAULT_JPEG_QUALITY")
 
 BUILD_EPILOG = """\b
 Examples:
@@ -63,34 +66,6 @@ def parse_shard(ctx: click.Context, param: click.Parameter, text: str) -> tuple[
     return shard
 
 
-class _RateColumn(ProgressColumn):
-    """Completed items per second, e.g. ``1.25 images/s``."""
-
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
-
-    def render(self, task: Any) -> Text:
-        return Text(f"{task.speed or 0:.2f} {self.unit}/s", style="progress.data.speed")
-
-
-def _progress_wrapper(console: Console, label: str, enabled: bool):
-    """A ``progress(iterable, total)`` for the library: a rich bar (items/s, ETA) on stderr, or pass-through."""
-
-    def wrap(items: Iterable[Any], total: int) -> Iterator[Any]:
-        if not enabled:
-            yield from items
-            return
-        columns = ("{task.description}", BarColumn(), MofNCompleteColumn(), _RateColumn(label), TimeRemainingColumn())
-        with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task(label, total=total)
-            for item in items:
-                progress.advance(task)
-                yield item
-
-    return wrap
-
-
 def _summary_table(summary: BuildSummary) -> Table:
     table = Table(title=f"build-c {summary.out} (shard {summary.shard[0]}/{summary.shard[1]})")
     table.add_column("")
@@ -127,7 +102,7 @@ def _advmix_conflicts(ctx: click.Context) -> list[str]:
               help="Output root: OUT/<corruption>/<severity>/<file name>, OUT/dataset.json, manifests.")
 @click.option("--all-images", is_flag=True, help="Corrupt every image file under --images, not only annotated ones.")
 @click.option("--corruptions", multiple=True, default=("benchmark",), callback=corruptions_callback,
-              help=f"Group ({', '.join(GROUPS)}) or corruption name; repeat or comma-separate, all are honoured.")
+              help=CORRUPTIONS_HELP)
 @click.option("--severities", type=SeveritiesType(), default="1-5", help="Severities: a range, a list or both, e.g. 1-5, 3, 1,3,5.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="jpg", help="Output encoding.")
 @click.option("--quality", type=click.IntRange(1, 95), default=DEFAULT_JPEG_QUALITY,
@@ -147,7 +122,10 @@ def _advmix_conflicts(ctx: click.Context) -> list[str]:
 def build_c_cmd(ctx: click.Context, dataset, ann_file, images_dir, out, all_images, corruptions, severities, fmt,
                 quality, seed, layout, workers, shard, fail_fast, quiet) -> None:
     """Build a -C benchmark (COCO-C, MPII-C, OCHuman-C): every image x corruption x severity, on disk."""
-    console = Console(stderr=True)
+    from robustpose.corruptions import corruption_names
+    from robustpose.datasets.build_c import BuildConfig, BuildError, build_c
+
+    console = make_console(quiet=False)
     if layout == "advmix":
         conflicts = _advmix_conflicts(ctx)
         if conflicts:
@@ -162,14 +140,14 @@ def build_c_cmd(ctx: click.Context, dataset, ann_file, images_dir, out, all_imag
             quality=quality, base_seed=seed, layout=layout, workers=workers, shard=shard,
             fail_fast=fail_fast,
         )
-        progress = _progress_wrapper(console, "images", not quiet and console.is_terminal)
+        progress = progress_wrapper(console, "images", "images", quiet)
         summary = build_c(config, progress=progress)
     except (AnnotationError, BuildError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     console.print(_summary_table(summary))
     if not summary.ok:
         for name, reason in summary.failures[:_SHOWN]:
-            console.print(f"failed: {name}: {reason}", markup=False, highlight=False)
+            plain(console, f"failed: {name}: {reason}")
         more = len(summary.failures) - _SHOWN
         tail = f" (and {more} more)" if more > 0 else ""
         stop = "; stopped at the first failure (--fail-fast)" if summary.stopped_early else ""
@@ -181,6 +159,7 @@ def build_c_cmd(ctx: click.Context, dataset, ann_file, images_dir, out, all_imag
 def _verify_lines(report: VerifyReport) -> Iterator[str]:
     for label, paths in (("missing", report.missing), ("altered", report.altered),
                          ("not in any manifest", report.unrecorded),
+                         ("stray (not part of the set; move it out)", report.stray),
                          ("regenerated differently", report.regenerate_mismatch)):
         for path in paths[:_SHOWN]:
             yield f"{label}: {path}"
@@ -200,17 +179,20 @@ def _verify_lines(report: VerifyReport) -> Iterator[str]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def verify_c_cmd(out: Path, regenerate: int, images_dir: Path | None, seed: int, quiet: bool) -> None:
     """Check every file of the -C dataset OUT against its manifests: report missing or altered files."""
-    console = Console(stderr=True)
+    from robustpose.datasets.build_c import BuildError
+    from robustpose.datasets.verify_c import verify_c
+
+    console = make_console()
     try:
         report = verify_c(out, regenerate=regenerate, images_dir=images_dir, rng=seed,
-                          progress=_progress_wrapper(console, "files", not quiet and console.is_terminal))
+                          progress=progress_wrapper(console, "files", "files", quiet))
     except (BuildError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     for line in _verify_lines(report):
-        console.print(line, markup=False, highlight=False)
+        plain(console, line)
     counts = (f"{report.expected} expected, {report.checked} checked, {len(report.missing)} missing, "
-              f"{len(report.altered)} altered, {len(report.unrecorded)} unrecorded, "
+              f"{len(report.altered)} altered, {len(report.unrecorded)} unrecorded, {len(report.stray)} stray, "
               f"{report.regenerated} regenerated ({len(report.regenerate_mismatch)} differ)")
     if not report.ok:
         raise click.ClickException(f"{out} failed verification: {counts}")
-    console.print(f"{out} OK: {counts}", markup=False, highlight=False)
+    plain(console, f"{out} OK: {counts}")

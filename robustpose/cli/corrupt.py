@@ -6,19 +6,14 @@ import io
 from pathlib import Path
 
 import click
-import numpy as np
-from PIL import Image
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from robustpose.datasets.imageio import ImageReadError, load_rgb, write_atomic
-from robustpose.report.grid import corruption_grid, sample_image
-
-from .options import SeveritiesType, corruptions_callback
+from .options import CORRUPTIONS_HELP, SeveritiesType, corruptions_callback
+from .output import make_console, progress_wrapper
 
 EPILOG = """\b
 Examples:
   robustpose corrupt --out grid.png                      # the bundled sample image, 15 x 5
-  robustpose corrupt photo.jpg --out grid.png --corruptions noise blur --severities 1,3,5
+  robustpose corrupt photo.jpg --out grid.png --corruptions noise,blur --severities 1,3,5
 """
 
 
@@ -27,7 +22,7 @@ Examples:
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Where to write the grid (PNG or JPEG, by extension).")
 @click.option("--corruptions", "-c", multiple=True, default=["benchmark"], callback=corruptions_callback,
-              help="Corruption or group names (benchmark, all, extra, noise, blur, weather, digital); repeatable.")
+              help=CORRUPTIONS_HELP)
 @click.option("--severities", "-s", type=SeveritiesType(), default="1-5", help="Severities, e.g. 1-5 or 1,3,5.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0,
               help="Base seed; each cell gets the seed build-c would give this file.")
@@ -35,13 +30,20 @@ Examples:
               help="Downscale the image first so its longer side is at most this (0: keep). Corruption parameters "
                    "are in pixels, so this matches the look at COCO's resolution.")
 @click.option("--thumb-width", type=click.IntRange(min=32), default=192, help="Width of each thumbnail.")
-def corrupt_cmd(image, out, corruptions, severities, seed, max_side, thumb_width) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress.")
+def corrupt_cmd(image, out, corruptions, severities, seed, max_side, thumb_width, quiet) -> None:
     """Write a labelled grid of IMAGE under each corruption (rows) and severity (columns).
 
     Without IMAGE, the bundled sample image (scikit-image's public-domain 'astronaut') is used.
     """
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise click.BadParameter(f"{out} must end in .png, .jpg or .jpeg", param_hint="--out")
+    import numpy as np
+    from PIL import Image
+
+    from robustpose.datasets.imageio import ImageReadError, load_rgb, write_atomic
+    from robustpose.report.grid import corruption_grid, sample_image
+
     try:
         pixels = load_rgb(image) if image else sample_image()
     except ImageReadError as exc:
@@ -51,11 +53,12 @@ def corrupt_cmd(image, out, corruptions, severities, seed, max_side, thumb_width
         scale = max_side / max(pixels.shape[:2])
         size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
         pixels = np.asarray(Image.fromarray(pixels).resize(size, Image.LANCZOS))
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    with Progress(*columns, transient=True) as bar:
-        task = bar.add_task("corrupting", total=len(corruptions) * len(severities))
-        grid = corruption_grid(pixels, corruptions, severities, seed=seed, key=key, thumb_width=thumb_width,
-                               progress=lambda: bar.advance(task))
+    total = len(corruptions) * len(severities)
+    ticks = progress_wrapper(make_console(), "corrupting", "cells", quiet)(range(total), total)
+    grid = corruption_grid(pixels, corruptions, severities, seed=seed, key=key, thumb_width=thumb_width,
+                           progress=lambda: next(ticks, None))  # one tick per finished cell
+    for _ in ticks:  # close the bar / print the last progress line
+        pass
     encoded = io.BytesIO()
     grid.save(encoded, format="PNG" if out.suffix.lower() == ".png" else "JPEG")
     write_atomic(out, encoded.getvalue())

@@ -6,20 +6,18 @@ Exit codes: 0 scored (also with ``--partial`` and missing cells); 1 bad input, e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import track
-
-from robustpose.metrics import BACKENDS, DEFAULT_BACKEND
-from robustpose.report import evaluate_run
-from robustpose.report.layout import DATASETS
-from robustpose.report.render import rich_table
 
 from .eval_ckpt import ckpt_options, covers_benchmark, predict_checkpoint
+from .lazy import module_constant
+from .output import make_console, plain, progress_wrapper
+
+BACKENDS: tuple[str, ...] = module_constant("robustpose.metrics.coco", "BACKENDS")
+DEFAULT_BACKEND: str = module_constant("robustpose.metrics.coco", "DEFAULT_BACKEND")
+DATASETS: tuple[str, ...] = module_constant("robustpose.report.layout", "DATASETS")
 
 EVAL_EPILOG = """\b
 Examples:
@@ -62,7 +60,7 @@ def eval_cmd(preds_dir: Path | None, dataset: str, ann: Path, out: Path, backend
     With --ckpt FILE instead of --preds, first predict clean and every requested cell into --out (see
     docs/inference.md), then score --out.
     """
-    console = Console(stderr=True)
+    console = make_console()
     if (preds_dir is None) == (ckpt["ckpt"] is None):
         raise click.UsageError("give either --preds DIR (score predictions) or --ckpt FILE (predict, then score)")
     if ckpt["ckpt"] is not None:
@@ -70,16 +68,15 @@ def eval_cmd(preds_dir: Path | None, dataset: str, ann: Path, out: Path, backend
             return  # a torchrun process other than rank 0: rank 0 scores
         preds_dir, partial = out, partial or not covers_benchmark(ckpt)
 
-    def progress(items: Iterable[Any], total: int) -> Iterator[Any]:
-        if quiet or not console.is_terminal:
-            return iter(items)
-        return track(items, total=total, description="scoring", console=console, transient=True)
+    from robustpose.report import evaluate_run
+    from robustpose.report.render import rich_table
 
+    progress = progress_wrapper(console, "scoring", "files", quiet)
     try:
         result = evaluate_run(preds_dir, dataset, ann, out, backend=backend, partial=partial,
                               headboxes=headboxes, progress=progress)
     except ValueError as err:  # MissingCellError is a ValueError
         raise click.ClickException(str(err)) from err
     if not quiet:
-        Console().print(rich_table(result))
-        console.print(f"wrote {out}/results.csv, summary.json, report.md, per_corruption.png, per_severity.png")
+        make_console(stderr=False).print(rich_table(result))
+        plain(console, f"wrote {out}/results.csv, summary.json, report.md, per_corruption.png, per_severity.png")

@@ -10,19 +10,22 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from robustpose.datasets.imageio import DEFAULT_JPEG_QUALITY
-from robustpose.corruptions import SEVERITIES, corruption_names
-from robustpose.inference import DECODERS, InferenceConfig, resolve_device
-from robustpose.inference.evaluate import Cell, EvalSpec, evaluate_checkpoint
-from robustpose.models import CheckpointError, list_models, load_checkpoint
+from .lazy import module_constant
+from .options import SEVERITIES, SeveritiesType, corruptions_callback
+from .output import LineProgress, make_console, plain
 
-from .options import SeveritiesType, corruptions_callback
+if TYPE_CHECKING:
+    from robustpose.inference.evaluate import Cell
+    from robustpose.models import LoadedModel
+
+DEFAULT_JPEG_QUALITY: int = module_constant("robustpose.datasets.imageio", "DEFAULT_JPEG_QUALITY")
+DECODERS: tuple[str, ...] = module_constant("robustpose.inference.decode", "DECODERS")
+CHECKPOINT_HINT = ("expected a .pth/.pt file saved by torch (HRNet, SimpleBaseline, MMPose, robustpose), a "
+                   "TorchScript archive or an .onnx file; see docs/models.md")
 
 
 def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -35,6 +38,26 @@ def _size(ctx: click.Context, param: click.Parameter, value: str | None) -> tupl
     return int(h), int(w)
 
 
+def _arch(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A registered architecture name (checked here, not by a click.Choice, so --help does not import torch)."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    from robustpose.models import list_models
+
+    if value not in list_models():
+        raise click.BadParameter(f"unknown architecture {value!r}; choose one of {', '.join(list_models())}",
+                                 ctx=ctx, param=param)
+    return value
+
+
+def _boxes(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """'gt' or an existing detection file."""
+    if value != "gt" and not Path(value).is_file():
+        raise click.BadParameter(f"{value!r} is neither 'gt' nor an existing COCO detection json file",
+                                 ctx=ctx, param=param)
+    return value
+
+
 CKPT_OPTIONS: list[Callable[[Callable], Callable]] = [
     click.option("--ckpt", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
                  help="Evaluate this checkpoint (.pth/.pt: HRNet, MMPose, robustpose, TorchScript; .onnx) and "
@@ -45,7 +68,7 @@ CKPT_OPTIONS: list[Callable[[Callable], Callable]] = [
                  help="--ckpt: read corrupted images from this `robustpose build-c` output."),
     click.option("--on-the-fly", is_flag=True,
                  help="--ckpt: corrupt in memory with build-c's seeds and encoding (the default without --data-c)."),
-    click.option("--boxes", default="gt", show_default=True,
+    click.option("--boxes", default="gt", show_default=True, callback=_boxes,
                  help="--ckpt: 'gt' or a COCO detection json (e.g. COCO_val2017_detections_AP_H_56_person.json)."),
     click.option("--corruptions", multiple=True, default=("benchmark",), callback=corruptions_callback,
                  help="--ckpt: corruptions or groups (benchmark, noise, blur, weather, digital, extra, all)."),
@@ -64,8 +87,9 @@ CKPT_OPTIONS: list[Callable[[Callable], Callable]] = [
     click.option("--batch-size", type=click.IntRange(1), default=64, help="--ckpt: crops per forward pass."),
     click.option("--workers", type=click.IntRange(0), default=2,
                  help="--ckpt: DataLoader processes decoding, corrupting and cropping."),
-    click.option("--arch", type=click.Choice(list_models()), default=None,
-                 help="--ckpt: architecture (default: inferred from the file's keys)."),
+    click.option("--arch", callback=_arch, default=None,
+                 help="--ckpt: architecture, a name of docs/models.md such as hrnet_w32 or simplebaseline_res50 "
+                      "(default: inferred from the file's keys)."),
     click.option("--input-size", callback=_size, default=None,
                  help="--ckpt: network input HEIGHTxWIDTH (default: the checkpoint's, else 256x192 / MPII 256x256)."),
     click.option("--heatmap-size", callback=_size, default=None, help="--ckpt: heatmap HEIGHTxWIDTH (default: the checkpoint's output stride, 4 for the official models)."),
@@ -76,6 +100,9 @@ CKPT_OPTIONS: list[Callable[[Callable], Callable]] = [
                  default="auto", help="--ckpt: which weights of an HRNet checkpoint.pth (latest or best epoch)."),
     click.option("--trust-checkpoint", is_flag=True,
                  help="--ckpt: allow full unpickling (can run code from the file; only for files you trust)."),
+    click.option("--overwrite", is_flag=True,
+                 help="--ckpt: when --out holds predictions made with other settings, delete those predictions "
+                      "files and predict anew (without it such a rerun is refused and nothing is deleted)."),
 ]
 
 
@@ -87,11 +114,14 @@ def ckpt_options(fn: Callable) -> Callable:
 
 
 def _cell_name(cell: Cell) -> str:
+    """``clean`` or ``corruption/severity``."""
     return "clean" if cell is None else f"{cell[0]}/{cell[1]}"
 
 
 def covers_benchmark(opts: dict[str, Any]) -> bool:
     """Whether the requested cells include all 15 x 5 benchmark cells (else ``eval`` reports them as partial)."""
+    from robustpose.corruptions import corruption_names
+
     return set(corruption_names("benchmark")) <= set(opts["corruptions"]) and set(SEVERITIES) <= set(
         opts["severities"])
 
@@ -112,12 +142,50 @@ def _barrier() -> None:
     dist.destroy_process_group()
 
 
+def read_checkpoint(opts: dict[str, Any], device: str, option: str = "--ckpt") -> LoadedModel:
+    """``load_checkpoint`` with every way a file can fail to be a checkpoint as one ClickException naming it."""
+    from robustpose.models import CheckpointError, load_checkpoint
+
+    path = opts["ckpt"]
+    try:
+        return load_checkpoint(path, arch=opts["arch"], input_size=opts["input_size"],
+                               heatmap_size=opts["heatmap_size"], color=opts["color"], which=opts["which"],
+                               trust_checkpoint=opts["trust_checkpoint"], device=device)
+    except CheckpointError as err:
+        raise click.ClickException(f"{option}: {err}") from err
+    except Exception as err:  # torch.load / jit / onnxruntime on a file that is not theirs: many exception types
+        detail = type(err).__name__ + (f": {str(err).splitlines()[0]}" if str(err).strip() else "")
+        raise click.ClickException(f"{option} {path} is not a readable checkpoint ({detail}); {CHECKPOINT_HINT}") \
+            from err
+
+
+def check_checkpoint_file(path: str | Path, option: str) -> None:
+    """That ``path`` loads as a checkpoint (on the CPU, weights only), else a ClickException naming ``option``."""
+    read_checkpoint({"ckpt": Path(path), "arch": None, "input_size": None, "heatmap_size": None, "color": None,
+                     "which": "auto", "trust_checkpoint": False}, "cpu", option)
+
+
+def _check_ckpt_options(opts: dict[str, Any]) -> None:
+    """The contradictions among --ckpt's options that need no file read."""
+    if opts["images"] is None:
+        raise click.UsageError("--ckpt needs --images (the clean image folder)")
+    if opts["data_c"] is not None and opts["on_the_fly"]:
+        raise click.UsageError("--data-c and --on-the-fly exclude each other: read a built set or corrupt in memory")
+
+
 def predict_checkpoint(opts: dict[str, Any], dataset: str, ann: Path, out: Path, quiet: bool) -> bool:
     """Run ``eval --ckpt``'s prediction step (the options as click passes them); errors become ClickExceptions.
 
-    Under ``torchrun`` each process predicts every ``world_size``-th cell on GPU ``LOCAL_RANK`` and waits for the
-    others; returns True in the process that should then score the run (rank 0).
+    Every input is checked before the first prediction (annotation schema, images, -C cells, checkpoint format,
+    input size against the network's stride). Under ``torchrun`` each process predicts every ``world_size``-th
+    cell on GPU ``LOCAL_RANK`` and waits for the others; returns True in the process that should then score the
+    run (rank 0).
     """
+    _check_ckpt_options(opts)
+    from robustpose.datasets.readers import AnnotationError
+    from robustpose.inference import InferenceConfig, resolve_device
+    from robustpose.inference.evaluate import EvalSpec, InputSizeError, evaluate_checkpoint
+
     rank, world, local_rank = torchrun_shard()
     try:
         device = str(resolve_device(opts["device"]))
@@ -125,16 +193,9 @@ def predict_checkpoint(opts: dict[str, Any], dataset: str, ann: Path, out: Path,
         raise click.BadParameter(str(err), param_hint="--device") from err
     if world > 1 and device == "cuda":
         device = f"cuda:{local_rank}"
-    if opts["images"] is None:
-        raise click.UsageError("--ckpt needs --images (the clean image folder)")
-    if opts["data_c"] is not None and opts["on_the_fly"]:
-        raise click.UsageError("--data-c and --on-the-fly exclude each other: read a built set or corrupt in memory")
-    console = Console(stderr=True)
+    console = make_console()
+    loaded = read_checkpoint(opts, device)
     try:
-        loaded = load_checkpoint(opts["ckpt"], arch=opts["arch"], input_size=opts["input_size"],
-                                 heatmap_size=opts["heatmap_size"], color=opts["color"], which=opts["which"],
-                                 trust_checkpoint=opts["trust_checkpoint"],
-                                 device=device)
         spec = EvalSpec(dataset=dataset, ann=ann, images=opts["images"], out=out, boxes=opts["boxes"],
                         corruptions=tuple(opts["corruptions"]), severities=tuple(opts["severities"]),
                         data_c=opts["data_c"], base_seed=opts["base_seed"],
@@ -142,35 +203,58 @@ def predict_checkpoint(opts: dict[str, Any], dataset: str, ann: Path, out: Path,
                         quality=opts["quality"])
         config = InferenceConfig(flip_test=opts["flip_test"], batch_size=opts["batch_size"],
                                  device=device, amp=opts["amp"], workers=opts["workers"], decode=opts["decode"])
-        show = not quiet and console.is_terminal
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      TextColumn("{task.fields[rate]}"), console=console, transient=True, disable=not show) as bar:
-            task = bar.add_task("predicting", total=None, rate="")
-            start = time.perf_counter()
-            crops = 0
+    except ValueError as err:
+        raise click.UsageError(str(err)) from err
+    show = not quiet and console.is_terminal
+    lines = LineProgress(console, "predicting", "cells") if not quiet and not show else None
+    start = time.perf_counter()
+    crops = 0
 
-            def progress(cells: Iterable[Cell], total: int) -> Iterator[Cell]:
-                bar.update(task, total=total)
-                for cell in cells:
-                    bar.update(task, description=f"predicting {_cell_name(cell)}")
-                    yield cell
-                    bar.advance(task)
+    def rate() -> str:
+        return f"{crops / max(time.perf_counter() - start, 1e-9):.1f} crops/s"
 
-            def on_cell(cell: Cell, times: Any) -> None:
-                nonlocal crops
-                crops += times.crops
-                bar.update(task, rate=f"{crops / (time.perf_counter() - start):.1f} crops/s")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[rate]}"), console=console, transient=True, disable=not show) as bar:
+        task = bar.add_task("predicting", total=None, rate="")
+
+        def progress(cells: Iterable[Cell], total: int) -> Iterator[Cell]:
+            bar.update(task, total=total)
+            if lines is not None:
+                lines.total = total
+            for cell in cells:
+                bar.update(task, description=f"predicting {_cell_name(cell)}")
+                yield cell
+                bar.advance(task)
+                if lines is not None:  # not a terminal: a line every LINE_EVERY_S seconds
+                    lines.update(note=f"last {_cell_name(cell)}, {rate()}")
+
+        def on_cell(cell: Cell, times: Any) -> None:
+            nonlocal crops
+            crops += times.crops
+            bar.update(task, rate=rate())
+
+        try:
             report = evaluate_checkpoint(loaded, spec, config, progress=progress, on_cell=on_cell,
-                                         shard=(rank, world))
-    except (CheckpointError, ValueError, FileNotFoundError) as err:
-        raise click.ClickException(str(err)) from err
+                                         shard=(rank, world), overwrite=opts["overwrite"])
+        except InputSizeError as err:
+            raise click.BadParameter(str(err), param_hint="--input-size") from err
+        except (AnnotationError, ValueError, FileNotFoundError) as err:
+            raise click.ClickException(str(err)) from err
     if not quiet:
-        t = report.times.as_dict()
-        console.print(f"predicted {len(report.computed)} cell(s), skipped {len(report.skipped)} finished; "
-                      f"{t['crops']} crops at {t['crops_per_s']:.1f}/s (decode+corrupt {t['decode_corrupt_s']:.1f}s, "
-                      f"crop {t['crop_s']:.1f}s, forward {t['forward_s']:.1f}s, post {t['postprocess_s']:.1f}s)")
+        plain(console, _prediction_summary(report))
     if world > 1:
         _barrier()
     return rank == 0
 
+
+def _prediction_summary(report: Any) -> str:
+    """What the prediction step did; a rerun that found every cell finished says so instead of '0 crops at 0/s'."""
+    if not report.computed:
+        return f"all {len(report.skipped)} cell(s) already predicted in an earlier run; scoring them"
+    t = report.times.as_dict()
+    skipped = f", skipped {len(report.skipped)} finished" if report.skipped else ""
+    return (f"predicted {len(report.computed)} cell(s){skipped}; "
+            f"{t['crops']} crops at {t['crops_per_s']:.1f}/s (decode+corrupt {t['decode_corrupt_s']:.1f}s, "
+            f"crop {t['crop_s']:.1f}s, forward {t['forward_s']:.1f}s, post {t['postprocess_s']:.1f}s)")

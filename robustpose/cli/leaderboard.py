@@ -8,10 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from robustpose.report.leaderboard import build_leaderboard, write_leaderboard
+from .output import make_console, plain
 
 LEADERBOARD_EPILOG = """\b
 Examples:
@@ -33,18 +32,21 @@ def leaderboard_cmd(run_dirs: tuple[Path, ...], out: Path, with_paper: bool) -> 
     """Rank the runs in RUN_DIRS by mPC, never mixing protocols."""
     if not run_dirs and not with_paper:
         raise click.UsageError("give at least one RUN_DIR (or --with-paper for the published rows alone)")
+    from robustpose.report.leaderboard import build_leaderboard, flip_test_label, write_leaderboard
+
     try:
         groups = build_leaderboard(list(run_dirs), with_paper=with_paper)
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     write_leaderboard(groups, out)
-    console = Console()
+    console = make_console(stderr=False)
     for i, (protocol, table) in enumerate(groups, 1):
-        shown = Table(title=f"Protocol {i}: " + ", ".join(f"{k}={v}" for k, v in protocol.items()))
-        for col in ("model", "method", "input_size", "clean", "mPC", "rPC", "source"):
+        shown = Table(title=f"Protocol {i}: " + ", ".join(
+            f"{k}={flip_test_label(v) if k == 'flip_test' else v}" for k, v in protocol.items()))
+        for col in ("model", "method", "input_size", "clean", "mPC", "rPC", "complete", "source"):
             shown.add_column(col, justify="right" if col in ("clean", "mPC", "rPC") else "left")
         for r in table.itertuples():
             shown.add_row(r.model, r.method, r.input_size, f"{r.clean:.1f}", f"{r.mPC:.1f}", f"{r.rPC:.1f}",
-                          r.source + ("" if r.complete else " [incomplete]"))
+                          "yes" if r.complete else "NO (partial run)", r.source)
         console.print(shown)
-    Console(stderr=True).print(f"wrote {out}/leaderboard.csv, leaderboard.md, leaderboard.png")
+    plain(make_console(), f"wrote {out}/leaderboard.csv, leaderboard.md, leaderboard.png")

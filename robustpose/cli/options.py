@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import click
 
-from robustpose.corruptions import SEVERITIES, resolve_corruptions
+from .lazy import module_constant
+
+SEVERITIES: tuple[int, ...] = module_constant("robustpose.corruptions.registry", "SEVERITIES")
+# The groups are computed in robustpose.corruptions.registry (importing it loads every corruption, half a second);
+# tests/test_cli_startup.py checks that this help names each of its GROUPS.
+CORRUPTIONS_HELP = ("Corruption or group name (benchmark, noise, blur, weather, digital, extra, all); repeat or "
+                    "comma-separate, all are honoured.")
 
 
 def parse_severities(text: str) -> list[int]:
@@ -38,6 +44,10 @@ class SeveritiesType(click.ParamType):
 
 def corruptions_callback(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
     """Expand a ``multiple=True`` option of corruption and group names (commas allowed) into names."""
+    if ctx.resilient_parsing:  # shell completion or --help: do not load the corruptions
+        return list(value)
+    from robustpose.corruptions import resolve_corruptions
+
     try:
         return resolve_corruptions(list(value))
     except ValueError as exc:

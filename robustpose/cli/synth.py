@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from robustpose.datasets.synthpose import SynthConfig, generate_split, iter_splits
+from .lazy import module_constant
+from .output import make_console, plain, progress_wrapper
+
+MAX_PEOPLE: int = module_constant("robustpose.datasets.synthpose", "SynthConfig.max_people")
 
 EPILOG = """\b
 Examples:
@@ -35,15 +37,19 @@ def parse_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
 @click.option("--size", callback=parse_size, default="320x240", help="Image size WIDTHxHEIGHT in pixels.")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=0,
               help="Seed; image i of a split depends only on (seed, split, i).")
-@click.option("--max-people", type=click.IntRange(min=1), default=SynthConfig.max_people, show_default=True,
+@click.option("--max-people", type=click.IntRange(min=1), default=MAX_PEOPLE, show_default=True,
               help="Most people drawn in one image.")
-def synth_cmd(out: Path, n_train: int, n_val: int, size: tuple[int, int], seed: int, max_people: int) -> None:
+@click.option("--quiet", "-q", is_flag=True, help="No progress.")
+def synth_cmd(out: Path, n_train: int, n_val: int, size: tuple[int, int], seed: int, max_people: int,
+              quiet: bool) -> None:
     """Render SynthPose: multi-person scenes with exact COCO keypoint labels and occlusion-aware visibility."""
+    from robustpose.datasets.synthpose import SynthConfig, generate_split, iter_splits
+
     config = SynthConfig(width=size[0], height=size[1], max_people=max_people)
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn()]
-    with Progress(*columns, transient=True) as bar:
-        for split, count in iter_splits(n_train, n_val):
-            task = bar.add_task(f"rendering {split}", total=count)
-            ann = generate_split(out, split, count, config, seed, progress=lambda t=task: bar.advance(t))
-            click.echo(f"wrote {count} {split} images and {ann}")
+    console = make_console()
+    for split, count in iter_splits(n_train, n_val):
+        ticks = progress_wrapper(console, f"rendering {split}", "images", quiet)(range(count), count)
+        ann = generate_split(out, split, count, config, seed, progress=lambda t=ticks: next(t, None))
+        for _ in ticks:  # close the bar / print the last progress line
+            pass
+        plain(console, f"wrote {count} {split} images and {ann}")

@@ -5,18 +5,24 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
-from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
-from robustpose.inference.decode import DECODERS
-from robustpose.train import METHODS, PRESETS, Callbacks, StandardConfig, TrainConfig, resolve_config, train
-from robustpose.train.config import DATASETS, load_yaml
-from robustpose.train.engine import LOG_COLUMNS
+from .lazy import module_constant
+from .output import LineProgress, make_console
+
+if TYPE_CHECKING:
+    from robustpose.train import TrainConfig
+
+# read without importing robustpose.train (torch), so that --help starts fast (robustpose/cli/lazy.py)
+PRESETS: dict[str, dict[str, Any]] = module_constant("robustpose.train.config", "PRESETS")
+DATASETS: tuple[str, ...] = module_constant("robustpose.train.config", "DATASETS")
+DECODERS: tuple[str, ...] = module_constant("robustpose.inference.decode", "DECODERS")
+LOG_COLUMNS: tuple[str, ...] = module_constant("robustpose.train.engine", "LOG_COLUMNS")
 
 EPILOG = """\b
 Examples:
@@ -143,17 +149,24 @@ def resolve_run_config(method: str, opts: dict[str, Any], settings: dict[str, An
     """The run's config: preset < YAML < flags for a new run; for ``--resume``, the run's own ``config.yaml``
     (method settings included) with only the :data:`RESUMABLE` settings open to flags, and a ``UsageError``
     naming every flag, preset or YAML value that contradicts it."""
+    from robustpose.train import resolve_config
+    from robustpose.train.config import load_yaml
+
     out: Path = opts["out"]
     layers: list[dict[str, Any]] = []
-    if opts["preset"]:
-        layers.append(PRESETS[opts["preset"]])
-    if opts["config"]:
-        layers.append(load_yaml(opts["config"]))
+    try:
+        if opts["preset"]:
+            layers.append(PRESETS[opts["preset"]])
+        if opts["config"]:
+            layers.append(load_yaml(opts["config"]))
+        saved_doc = load_yaml(out / "config.yaml") if opts["resume"] and (out / "config.yaml").exists() else None
+    except ValueError as exc:  # names the file
+        raise click.ClickException(str(exc)) from None
     flags = {**flag_layer(opts), "method": method, "method_settings": settings}
     try:
-        if not (opts["resume"] and (out / "config.yaml").exists()):
+        if saved_doc is None:
             return resolve_config(*layers, flags)
-        saved = resolve_config(load_yaml(out / "config.yaml"))
+        saved = resolve_config(saved_doc)
         if not saved.method_settings:  # a run from before settings were recorded: the flags say them
             saved.method_settings = dict(settings)
         requested = resolve_config(saved.to_dict(), *layers, flags).to_dict()
@@ -173,6 +186,8 @@ def _named(values: dict[str, Any]) -> str:
 def run_training(method: str, opts: dict[str, Any], settings: dict[str, Any] | None = None) -> None:
     """Resolve the config (:func:`resolve_run_config`; ``settings``: the method settings typed as flags) and train
     ``METHODS[method]`` with progress."""
+    from robustpose.train import METHODS, Callbacks, train
+
     config = resolve_run_config(method, opts, settings or {})
     try:
         checked = METHODS[method].settings_class(**config.method_settings)
@@ -180,21 +195,27 @@ def run_training(method: str, opts: dict[str, Any], settings: dict[str, Any] | N
             checked.validate()
     except (TypeError, ValueError) as exc:
         raise click.UsageError(f"{method} settings: {exc}") from None
+    check_training_data(config)
     main_process = os.environ.get("RANK", "0") == "0"  # under torchrun only rank 0 reports
-    console = Console(stderr=True, quiet=not main_process)
+    console = make_console(quiet=not main_process)
+    lines = None if console.is_terminal else LineProgress(console, "training", "steps")
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TimeRemainingColumn()]
-    with Progress(*columns, console=console) as bar:
+    with Progress(*columns, console=console, disable=lines is not None) as bar:
         task = bar.add_task("starting", total=None)
         state: dict[str, Any] = {}
 
         def on_start(first_epoch: int, epochs: int, steps: int) -> None:
             state["steps"] = steps
             bar.update(task, total=(epochs - first_epoch) * steps or None, completed=0)
+            if lines is not None:
+                lines.total = (epochs - first_epoch) * steps or None
 
         def on_step(epoch: int, step: int, losses: dict[str, float]) -> None:
             of = f"/{state['steps']}" if state["steps"] else ""
             bar.update(task, advance=1, description=f"epoch {epoch} step {step + 1}{of} {_named(losses)}")
+            if lines is not None:  # not a terminal: a line every LINE_EVERY_S seconds instead of a bar
+                lines.update(note=f"epoch {epoch} {_named(losses)}")
 
         def on_epoch(row: dict[str, Any]) -> None:
             score = f" val {row['val_metric']} {row['val_score']:.4f}" if "val_score" in row else ""
@@ -210,6 +231,35 @@ def run_training(method: str, opts: dict[str, Any], settings: dict[str, Any] | N
     if main_process:
         click.echo(f"best validation score {result.best_score:.4f}; checkpoints: {result.best} (best), "
                    f"{result.checkpoint} (latest); log: {result.out / 'log.csv'}")
+
+
+def check_training_data(config: Any) -> None:
+    """The annotation files and image folders of a resolved config, checked before the model is built.
+
+    Each problem is one ClickException naming the file and the option (--train-ann, --val-images, ...).
+    """
+    from robustpose.datasets.readers import AnnotationError, image_names, resolve_image
+
+    data = config.data
+    reader = "mpii" if data.dataset == "mpii" else "coco"
+    try:
+        paths = data.resolved_paths()
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    for split in ("train", "val"):
+        ann, images = paths[f"{split}_ann"], paths[f"{split}_images"]
+        if not images.is_dir():
+            raise click.ClickException(f"image folder {images} not found; check --{split}-images (or --data-root)")
+        try:
+            names = image_names(reader, ann, images)
+        except AnnotationError as err:
+            raise click.ClickException(f"--{split}-ann: {err}") from None
+        if not names:
+            raise click.ClickException(f"{ann} names no images; check --{split}-ann")
+        missing = [n for n in names if not resolve_image(images, n).is_file()]
+        if missing:
+            raise click.ClickException(f"{len(missing)} of the {len(names)} images named by {ann} are not in "
+                                       f"{images} (first: {missing[0]}); check --{split}-images")
 
 
 def training_options(fn):
@@ -271,4 +321,10 @@ def train_group() -> None:
                    "initialisation]")
 def standard_cmd(**opts: Any) -> None:
     """Standard training: joints MSE on Gaussian heatmaps, Adam with step decay, flip/rotation/scale augmentation."""
+    from robustpose.train import StandardConfig
+
+    from .eval_ckpt import check_checkpoint_file
+
+    if opts["init"]:
+        check_checkpoint_file(opts["init"], "--init")
     run_training("standard", opts, explicit_settings(StandardConfig, opts))

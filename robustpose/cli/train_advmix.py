@@ -7,10 +7,13 @@ from typing import Any
 
 import click
 
-from robustpose.train.advmix import MIXERS, AdvMixConfig
-from robustpose.train.advmix.method import KD_INPUTS, LOSSES
-
+from .lazy import module_constant
 from .train import explicit_settings, run_training, training_options
+
+# read without importing robustpose.train.advmix (torch), so that --help starts fast (robustpose/cli/lazy.py)
+MIXERS: tuple[str, ...] = module_constant("robustpose.train.advmix.mixers", "MIXERS")
+KD_INPUTS: tuple[str, ...] = module_constant("robustpose.train.advmix.method", "KD_INPUTS")
+LOSSES: tuple[str, ...] = module_constant("robustpose.train.advmix.method", "LOSSES")
 
 EPILOG = """\b
 Examples:
@@ -65,6 +68,13 @@ def advmix_cmd(**opts: Any) -> None:
     """AdvMix: an adversarial generator mixes augmented views per pixel; a frozen teacher distils clean poses.
 
     Its settings are stored with the run: ``--resume`` needs none of them again."""
+    from robustpose.train.advmix import AdvMixConfig
+
+    from .eval_ckpt import check_checkpoint_file
+
     if not opts["init"] and not opts["resume"]:
         raise click.UsageError("Missing option '--init': the standard checkpoint AdvMix fine-tunes and distils from")
+    for option in ("init", "teacher"):
+        if opts[option]:
+            check_checkpoint_file(opts[option], f"--{option}")
     run_training("advmix", opts, explicit_settings(AdvMixConfig, opts))

@@ -64,16 +64,21 @@ def safe_relative_name(name: object, where: str = "annotation") -> str:
     return "/".join(part for part in parts if part not in ("", "."))
 
 
-def _load_json(path: Path) -> object:
+def load_json(path: str | os.PathLike, what: str = "annotation file", option: str = "--ann") -> object:
+    """Parse the JSON file ``path``; every failure is an :class:`AnnotationError` naming the file and ``option``.
+
+    ``what`` says what the file should be in the message (e.g. ``"detection file"``).
+    """
+    path = Path(path)
     if not path.is_file():
-        raise AnnotationError(f"annotation file {path} not found; check the --ann path")
+        raise AnnotationError(f"{what} {path} not found; check the {option} path")
     try:
         with path.open("rb") as f:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise AnnotationError(f"annotation file {path} is not valid JSON ({exc}); pass the .json annotation file") from exc
+        raise AnnotationError(f"{what} {path} is not valid JSON ({exc}); pass the .json {what} ({option})") from exc
     except OSError as exc:
-        raise AnnotationError(f"cannot read annotation file {path}: {exc.strerror or exc}") from exc
+        raise AnnotationError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -90,7 +95,7 @@ def coco_image_names(ann_file: str | os.PathLike) -> list[str]:
         names an unsafe file (see :func:`safe_relative_name`).
     """
     path = Path(ann_file)
-    data = _load_json(path)
+    data = load_json(path)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         hint = " (it looks like an MPII person list: use --dataset mpii)" if isinstance(data, list) else ""
         raise AnnotationError(f"{path} is not a COCO-format annotation file: no 'images' list{hint}")
@@ -113,7 +118,7 @@ def mpii_image_names(ann_file: str | os.PathLike) -> list[str]:
         If the file is missing, not JSON, not a list of persons with ``image``, or names an unsafe file.
     """
     path = Path(ann_file)
-    data = _load_json(path)
+    data = load_json(path)
     if not isinstance(data, list):
         hint = " (it looks like a COCO-format file: use --dataset coco or ochuman)" if isinstance(data, dict) else ""
         raise AnnotationError(f"{path} is not an HRNet-style MPII annotation file: expected a list of persons{hint}")

@@ -1,7 +1,8 @@
 """Check a built -C dataset against its ``dataset.json`` and manifests, and optionally regenerate a sample.
 
 Every cell that ``dataset.json`` promises (images x corruptions x severities) must exist and match the sha256 and
-size of its manifest line; ``regenerate`` recomputes a random sample from the source images and compares bytes,
+size of its manifest line; any other file inside the tree is reported as stray (a file nobody can vouch for must not
+pass as part of the benchmark); ``regenerate`` recomputes a random sample from the source images and compares bytes,
 which also catches a file whose manifest line was rewritten to match it.
 """
 
@@ -34,6 +35,7 @@ class VerifyReport:
     missing: list[str] = field(default_factory=list)
     altered: list[str] = field(default_factory=list)
     unrecorded: list[str] = field(default_factory=list)
+    stray: list[str] = field(default_factory=list)
     regenerated: int = 0
     regenerate_mismatch: list[str] = field(default_factory=list)
     failed_images: list[str] = field(default_factory=list)
@@ -41,7 +43,7 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         """True when every expected file is present, recorded, unaltered and (if sampled) regenerates identically."""
-        return not (self.missing or self.altered or self.unrecorded or self.regenerate_mismatch)
+        return not (self.missing or self.altered or self.unrecorded or self.stray or self.regenerate_mismatch)
 
 
 def read_dataset_json(out: str | os.PathLike) -> dict:
@@ -62,6 +64,29 @@ def read_dataset_json(out: str | os.PathLike) -> dict:
     if not isinstance(record, dict) or "images" not in record:
         raise BuildError(f"{path} is not a robustpose build-c dataset.json")
     return record
+
+
+def _bookkeeping(rel: str) -> bool:
+    """Files build-c itself keeps in OUT besides the images: dataset.json, errors.jsonl, the shard manifests, and
+    the hidden ``.NAME.partial`` files of a write that was interrupted (a rerun replaces them)."""
+    name = rel.rsplit("/", 1)[-1]
+    if "/" not in rel and (rel in (DATASET_JSON, ERRORS_JSONL) or
+                           (rel.startswith("manifest-") and rel.endswith(".jsonl"))):
+        return True
+    return name.startswith(".") and name.endswith(".partial")
+
+
+def stray_files(out: Path, expected: Iterable[str]) -> list[str]:
+    """Files under ``out`` (relative, '/'-separated, sorted) that are neither expected images nor bookkeeping."""
+    known = set(expected)
+    found = []
+    for dirpath, _, filenames in os.walk(out):
+        rel_dir = Path(dirpath).relative_to(out).as_posix()
+        for filename in filenames:
+            rel = filename if rel_dir == "." else f"{rel_dir}/{filename}"
+            if rel not in known and not _bookkeeping(rel):
+                found.append(rel)
+    return sorted(found)
 
 
 def _sha256(path: Path) -> str:
@@ -162,6 +187,8 @@ def verify_c(
                 report.altered.append(path)
             else:
                 sound.append(path)
+    annotation = (record.get("annotation") or {}).get("file")  # build-c's copy of the annotation file
+    report.stray = stray_files(out, [*expected, *([annotation] if annotation else [])])
     incomplete = {expected[path][0] for path in report.missing}
     report.failed_images = sorted(incomplete & _failed_images(out / ERRORS_JSONL))
     if regenerate > 0 and sound:

@@ -76,7 +76,19 @@ def read_dataset_json(data_c: Path) -> dict:
     path = Path(data_c) / "dataset.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found; --data-c must be an output folder of `robustpose build-c`")
-    return json.loads(path.read_text())
+    try:
+        record = json.loads(path.read_text())
+        if not all(k in record for k in ("corruptions", "severities", "layout", "format")):
+            raise ValueError("lacks corruptions, severities, layout or format")
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"{path} is not a build-c dataset.json ({exc}); --data-c must be an output folder of "
+                         "`robustpose build-c`") from exc
+    return record
+
+
+def cell_image_path(data_c: Path, record: dict, corruption: str, severity: int, name: str) -> Path:
+    """Where the built -C set ``data_c`` (its ``dataset.json`` is ``record``) keeps image ``name`` of a cell."""
+    return Path(data_c) / cell_path(record["layout"], corruption, severity, name, record["format"])
 
 
 def built_c_images(data_c: Path, corruption: str, severity: int) -> BuiltCImages:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from robustpose.corruptions import SEVERITIES, corruption_names
+from robustpose.datasets.readers import AnnotationError, image_names, load_json
 from robustpose.metrics import (
     DEFAULT_BACKEND,
     PCKH_COLUMNS,
@@ -60,20 +61,51 @@ class RunResult:
     summary: RobustnessSummary
 
 
+_SCHEMA_ERRORS = (KeyError, TypeError, IndexError, AttributeError, ValueError)
+
+
+def _schema_detail(err: Exception) -> str:
+    return f"missing field {err}" if isinstance(err, KeyError) else (str(err).splitlines() or [type(err).__name__])[0]
+
+
 def _scorer(dataset: str, ann: Path, backend: str, headboxes: Path | None) -> Callable[[Path], dict[str, float]]:
-    """A function from one predictions file to its metrics in percent."""
+    """A function from one predictions file to its metrics in percent.
+
+    The annotation file is checked here, before any predictions file is scored; every failure (annotation or
+    predictions) is a ``ValueError`` naming the file.
+    """
+    image_names(dataset, ann, ann.parent)  # the file's format, with a hint when it is the other dataset's
     if dataset == "mpii":
-        gt = load_mpii_ground_truth(ann, headboxes)
-        return lambda path: {PCKH_NAMES[k]: v for k, v in pckh_table(load_mpii_predictions(path, gt), gt).items()}
-    if headboxes is not None:
-        raise ValueError("headboxes (gt_valid.mat) only apply to --dataset mpii")
-    try:
-        gt = json.loads(Path(ann).read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"{ann}: cannot read the COCO annotation file ({err})") from err
-    evaluator = CocoKeypointEvaluator(gt, backend=backend, rules="ochuman" if dataset == "ochuman" else "coco")
-    # pycocotools' -1 (no ground truth in that area range) becomes NaN: not a score
-    return lambda path: {k: 100.0 * v if v >= 0 else math.nan for k, v in evaluator.evaluate(path).items()}
+        try:
+            gt = load_mpii_ground_truth(ann, headboxes)
+        except _SCHEMA_ERRORS as err:
+            raise AnnotationError(f"{ann} is not a valid HRNet-style MPII annotation file ({_schema_detail(err)})"
+                                  ) from err
+        score = lambda path: {PCKH_NAMES[k]: v for k, v in pckh_table(load_mpii_predictions(path, gt), gt).items()}
+    else:
+        if headboxes is not None:
+            raise ValueError("headboxes (gt_valid.mat) only apply to --dataset mpii")
+        gt = load_json(ann)
+        if not isinstance(gt.get("annotations"), list):
+            raise AnnotationError(f"{ann} is not a COCO-format keypoint annotation file: no 'annotations' list")
+        try:
+            evaluator = CocoKeypointEvaluator(gt, backend=backend, rules="ochuman" if dataset == "ochuman" else "coco")
+        except _SCHEMA_ERRORS as err:
+            raise AnnotationError(f"{ann} is not a valid COCO-format keypoint annotation file "
+                                  f"({_schema_detail(err)})") from err
+        # pycocotools' -1 (no ground truth in that area range) becomes NaN: not a score
+        score = lambda path: {k: 100.0 * v if v >= 0 else math.nan for k, v in evaluator.evaluate(path).items()}
+
+    def checked(path: Path) -> dict[str, float]:
+        try:
+            return score(path)
+        except _SCHEMA_ERRORS as err:
+            if str(path) in str(err):  # already names the file
+                raise
+            raise ValueError(f"{path} is not a valid {dataset} predictions file ({_schema_detail(err)}); the "
+                             "format is in docs/metrics.md") from err
+
+    return checked
 
 
 def evaluate_run(

@@ -51,6 +51,11 @@ def _split_method(label: str) -> tuple[str, str]:
     return arch, method.rstrip(")") or "Standard"
 
 
+def _model_label(arch: str, backbone: str) -> str:
+    """``HRNet`` + ``HRNet-W32`` -> ``HRNet-W32`` (the family once); ``SBL`` + ``ResNet-50`` -> ``SBL ResNet-50``."""
+    return backbone if backbone.lower().startswith(arch.lower()) else f"{arch} {backbone}"
+
+
 def published_rows(table: pd.DataFrame | None = None) -> pd.DataFrame:
     """One leaderboard row per published (dataset, method, backbone, input size) with an mPC.
 
@@ -79,7 +84,7 @@ def published_rows(table: pd.DataFrame | None = None) -> pd.DataFrame:
             protocol["boxes"] = "none (bottom-up)"
         rows.append({
             "source": f"published: AdvMix (CVPR 2021) {source.split(' (')[0]}",
-            "model": f"{arch} {key[2]}", "method": method, "input_size": key[3], "metric": clean_metric,
+            "model": _model_label(arch, key[2]), "method": method, "input_size": key[3], "metric": clean_metric,
             "clean": value[clean_metric, "clean"], "mPC": value["mPC", "benchmark15"],
             "rPC": value["rPC", "benchmark15"], **groups, "complete": True, **protocol,
         })
@@ -91,16 +96,32 @@ def run_row(run_dir: str | Path) -> dict:
     path = Path(run_dir) / "summary.json"
     if not path.is_file():
         raise ValueError(f"{path} not found: a leaderboard RUN_DIR is an `robustpose eval --out` folder")
-    s = json.loads(path.read_text())
-    if s.get("schema") != SUMMARY_SCHEMA:
-        raise ValueError(f"{path}: schema {s.get('schema')!r} is not {SUMMARY_SCHEMA!r}")
-    run = s["run"]
-    return {
-        "source": str(run_dir), "model": run["model"], "method": run["method"], "input_size": run["input_size"],
-        "metric": s["metric"], "clean": s["clean"][s["metric"]], "mPC": s["mPC"], "rPC": s["rPC"],
-        **{g: s["per_group"].get(g) for g in SUMMARY_GROUPS}, "complete": s["complete"],
-        **{k: run[k] for k in PROTOCOL_FIELDS},
-    }
+    try:
+        s = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path} is not readable JSON ({err}); rerun `robustpose eval` into {run_dir}") from err
+    if not isinstance(s, dict) or s.get("schema") != SUMMARY_SCHEMA:
+        schema = s.get("schema") if isinstance(s, dict) else None
+        raise ValueError(f"{path}: schema {schema!r} is not {SUMMARY_SCHEMA!r}; a leaderboard RUN_DIR is an "
+                         "`robustpose eval --out` folder")
+    try:
+        run = s["run"]
+        return {
+            "source": str(run_dir), "model": run["model"], "method": run["method"], "input_size": run["input_size"],
+            "metric": s["metric"], "clean": s["clean"][s["metric"]], "mPC": s["mPC"], "rPC": s["rPC"],
+            **{g: s["per_group"].get(g) for g in SUMMARY_GROUPS}, "complete": s["complete"],
+            **{k: run[k] for k in PROTOCOL_FIELDS},
+        }
+    except (KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} lacks {err} of a {SUMMARY_SCHEMA} summary; rerun `robustpose eval` into "
+                         f"{run_dir}") from err
+
+
+def flip_test_label(value: object) -> str:
+    """``True``/``False`` as on/off; a run without run.json (None or NaN) is 'unknown', never 'nan'."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "unknown"
+    return "on" if value else "off"
 
 
 def build_leaderboard(run_dirs: list[str | Path], with_paper: bool = False) -> list[tuple[dict, pd.DataFrame]]:
@@ -121,7 +142,8 @@ def build_leaderboard(run_dirs: list[str | Path], with_paper: bool = False) -> l
 
 
 def _protocol_label(protocol: dict) -> str:
-    return "; ".join(f"{k} = {protocol[k]}" for k in PROTOCOL_FIELDS)
+    return "; ".join(f"{k} = {flip_test_label(protocol[k]) if k == 'flip_test' else protocol[k]}"
+                     for k in PROTOCOL_FIELDS)
 
 
 def leaderboard_markdown(groups: list[tuple[dict, pd.DataFrame]]) -> str:
@@ -161,7 +183,7 @@ def plot_leaderboard(groups: list[tuple[dict, pd.DataFrame]]) -> Figure:
         ax.set_yticks(list(ys), labels, fontsize=8)
         ax.set_xlabel(f"{table['metric'].iloc[0]} (%)")
         ax.set_title(textwrap.fill(f"Protocol {i}: {protocol['dataset']}, boxes {protocol['boxes']}, seeding "
-                                   f"{protocol['seeding']}, flip test {protocol['flip_test']}", 90), fontsize=9)
+                                   f"{protocol['seeding']}, flip test {flip_test_label(protocol['flip_test'])}", 90), fontsize=9)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
         ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()

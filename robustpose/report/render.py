@@ -19,7 +19,7 @@ from robustpose.datasets.imageio import write_atomic
 from robustpose.metrics.robustness import SUMMARY_GROUPS
 
 from .evaluate import RunResult
-from .layout import write_json_atomic
+from .layout import UNKNOWN, RunMeta, write_json_atomic
 
 SUMMARY_SCHEMA = "robustpose-summary-v1"
 GROUP_COLOURS = {"noise": "#4C72B0", "blur": "#DD8452", "weather": "#55A868", "digital": "#C44E52",
@@ -29,6 +29,33 @@ GROUP_COLOURS = {"noise": "#4C72B0", "blur": "#DD8452", "weather": "#55A868", "d
 def group_of(corruption: str) -> str:
     """The summary group (noise, blur, weather, digital) of a corruption, or ``extra``."""
     return next((g for g in SUMMARY_GROUPS if corruption in GROUPS[g]), "extra")
+
+
+def severities_run(result: RunResult) -> list[int]:
+    """The severities of the benchmark cells present, ascending (what a partial run's means are over)."""
+    benchmark = set(corruption_names("benchmark"))
+    return sorted({s for c, s in result.cells if c in benchmark})
+
+
+def groups_run(result: RunResult) -> list[str]:
+    """The summary groups with at least one cell present, in SUMMARY_GROUPS order."""
+    return [g for g in SUMMARY_GROUPS if any(c in GROUPS[g] for c, _ in result.cells)]
+
+
+def severity_text(severities: list[int]) -> str:
+    """``[1, 2, 3, 4, 5]`` -> ``'severities 1-5'``, ``[3]`` -> ``'severity 3'``, ``[1, 3]`` -> ``'severities 1,3'``."""
+    if len(severities) == 1:
+        return f"severity {severities[0]}"
+    if severities == list(range(severities[0], severities[-1] + 1)):
+        return f"severities {severities[0]}-{severities[-1]}"
+    return "severities " + ",".join(map(str, severities))
+
+
+def run_label(meta: RunMeta) -> str:
+    """``model (method)`` as run.json records them; a run without run.json says so instead of 'unknown (unknown)'."""
+    if meta.model == UNKNOWN and meta.method == UNKNOWN:
+        return "unnamed run (no run.json)"
+    return meta.model if meta.method == UNKNOWN else f"{meta.model} ({meta.method})"
 
 
 def _ordered_cells(result: RunResult) -> list[tuple[str, int]]:
@@ -96,7 +123,7 @@ def _cell_matrix(result: RunResult) -> pd.DataFrame:
 def rich_table(result: RunResult) -> Table:
     """A terminal table: the headline metric per corruption and severity, then clean, mPC and rPC."""
     s = result.summary
-    title = (f"{result.meta.model} ({result.meta.method}) on {result.dataset}-C: {s.metric}, percent"
+    title = (f"{run_label(result.meta)} on {result.dataset}-C: {s.metric}, percent"
              + ("" if s.complete else f"  [INCOMPLETE: {len(s.missing)} cells missing]"))
     table = Table(title=title, caption="columns 1-5: severity; rPC = 100 x mPC / clean")
     for col in ("corruption", "group", *map(str, SEVERITIES), "mean"):
@@ -127,11 +154,14 @@ def report_markdown(result: RunResult) -> str:
     status = "complete (75 of 75 benchmark cells)" if s.complete else (
         f"**INCOMPLETE**: {len(s.missing)} of 75 benchmark cells missing ({', '.join(s.missing[:8])}"
         f"{', ...' if len(s.missing) > 8 else ''}); mPC is the mean of the cells present")
-    run = pd.DataFrame({"value": [str(v) for v in asdict(m).values()]}, index=list(asdict(m)))
+    run = pd.DataFrame({"value": ["unknown" if v is None else str(v) for v in asdict(m).values()]},
+                       index=list(asdict(m)))
     run.index.name = "run"
-    groups = pd.DataFrame({s.metric: list(s.per_group.values())}, index=list(s.per_group))
+    ran = groups_run(result)
+    groups = pd.DataFrame({s.metric: [s.per_group[g] for g in ran]}, index=ran)
     groups.index.name = "group"
-    sev = pd.DataFrame({s.metric: list(s.per_severity.values())}, index=[str(v) for v in s.per_severity])
+    severities = severities_run(result)
+    sev = pd.DataFrame({s.metric: [s.per_severity[v] for v in severities]}, index=[str(v) for v in severities])
     sev.index.name = "severity"
     cells = _cell_matrix(result)
     cells.index.name = "corruption"
@@ -139,11 +169,10 @@ def report_markdown(result: RunResult) -> str:
     clean.index.name = "metric"
     engine = f"COCO engine {result.backend}" if result.dataset != "mpii" else "HRNet PCKh conventions"
     return "\n\n".join([
-        f"# Robustness report: {m.model} ({m.method}), {result.dataset}",
+        f"# Robustness report: {run_label(m)}, {result.dataset}",
         f"Headline metric **{s.metric}** in percent; {engine}. Status: {status}.",
         "| clean | mPC | rPC (%) |\n|---|---|---|\n" f"| {_fmt(s.clean)} | {_fmt(s.mpc)} | {_fmt(s.rpc)} |",
-        "mPC = mean of the metric over the 15 benchmark corruptions x severities 1..5; rPC = 100 x mPC / clean. "
-        "The 4 extra corruptions, when present, are listed but never enter mPC.",
+        _mpc_sentence(result),
         "## Run\n\n" + markdown_table(run),
         "## Per group (mean over the group's cells)\n\n" + markdown_table(groups),
         "## Per severity (mean over the benchmark corruptions)\n\n" + markdown_table(sev),
@@ -151,6 +180,21 @@ def report_markdown(result: RunResult) -> str:
         "## Clean, all metrics\n\n" + markdown_table(clean),
         "## Plots\n\n![per corruption](per_corruption.png)\n\n![per severity](per_severity.png)",
     ]) + "\n"
+
+
+def _mpc_sentence(result: RunResult) -> str:
+    """What mPC is a mean over, for this run: all 75 benchmark cells, or the cells that were run."""
+    s = result.summary
+    tail = " The 4 extra corruptions, when present, are listed but never enter mPC."
+    if s.complete:
+        return ("mPC = mean of the metric over the 15 benchmark corruptions x severities 1-5; rPC = 100 x mPC / "
+                "clean." + tail)
+    benchmark = corruption_names("benchmark")
+    ran = sorted({c for c, _ in result.cells if c in benchmark}, key=benchmark.index)
+    cells = sum(1 for c, _ in result.cells if c in benchmark)
+    return (f"mPC = mean of the metric over the {cells} benchmark cell(s) that were run ({len(ran)} of 15 "
+            f"corruptions: {', '.join(ran)}; {severity_text(severities_run(result))}), not the full benchmark; "
+            "rPC = 100 x mPC / clean." + tail)
 
 
 def save_png(fig: Figure, path: Path) -> None:
@@ -171,17 +215,30 @@ def plot_per_corruption(result: RunResult, path: Path) -> None:
     ax.axhline(s.clean, color="black", lw=1.5, label=f"clean {s.clean:.1f}")
     ax.axhline(s.mpc, color="black", lw=1.2, ls="--", label=f"mPC {s.mpc:.1f}")
     ax.set_xticks(range(len(means)), [c.replace("_", " ") for c in means.index], rotation=40, ha="right")
-    ax.set_ylabel(f"{s.metric} (%), mean over severities 1-5")
+    ax.set_ylabel(f"{s.metric} (%), mean over {severity_text(severities_run(result) or list(SEVERITIES))}")
     ax.set_xlabel("corruption")
-    ax.set_ylim(0, max(s.clean, means.max(), 1.0) * 1.25)
+    finite = [v for v in (s.clean, means.max()) if isinstance(v, float) and math.isfinite(v)]
+    ax.set_ylim(0, max([*finite, 1.0]) * 1.25)
     present = [g for g in GROUP_COLOURS if g in {group_of(c) for c in means.index}]
     line_handles, line_labels = ax.get_legend_handles_labels()
     ax.legend(line_handles + [Patch(color=GROUP_COLOURS[g]) for g in present], line_labels + present,
               ncol=len(present) + 2, fontsize=9, loc="upper center")
-    ax.set_title(f"{result.meta.model} ({result.meta.method}), {result.dataset}: clean vs each corruption"
+    ax.set_title(f"{run_label(result.meta)}, {result.dataset}: clean vs each corruption"
                  + ("" if s.complete else " [INCOMPLETE]"))
     ax.grid(axis="y", alpha=0.3)
     save_png(fig, path)
+
+
+def severity_series(result: RunResult) -> tuple[list[int], dict[str, list[float]]]:
+    """The lines of the per-severity plot: x = 0 (clean) and the severities that were run; one line per group run,
+    then the benchmark mean. Severities that were not run are left out, so each line connects its points."""
+    s = result.summary
+    severities = severities_run(result) or list(SEVERITIES)
+    series = {g: [s.clean] + [_mean_or_nan([result.cells[c, v][s.metric] for c in GROUPS[g]
+                                            if (c, v) in result.cells]) for v in severities]
+              for g in groups_run(result)}
+    series["benchmark mean"] = [s.clean, *[s.per_severity.get(v, math.nan) for v in severities]]
+    return [0, *severities], series
 
 
 def plot_per_severity(result: RunResult, path: Path) -> None:
@@ -189,17 +246,16 @@ def plot_per_severity(result: RunResult, path: Path) -> None:
     s = result.summary
     fig = Figure(figsize=(7, 4.8))
     ax = fig.add_subplot()
-    xs = [0, *SEVERITIES]
-    for g in SUMMARY_GROUPS:
-        ys = [s.clean] + [_mean_or_nan([result.cells[c, v][s.metric] for c in GROUPS[g] if (c, v) in result.cells])
-                          for v in SEVERITIES]
-        ax.plot(xs, ys, marker="o", color=GROUP_COLOURS[g], label=g)
-    ax.plot(xs, [s.clean, *[s.per_severity[v] for v in SEVERITIES]], marker="s", color="black", lw=2.5,
-            label="benchmark mean")
-    ax.set_xticks(xs, ["clean", *map(str, SEVERITIES)])
+    xs, series = severity_series(result)
+    for label, ys in series.items():
+        if label == "benchmark mean":
+            ax.plot(xs, ys, marker="s", color="black", lw=2.5, label=label)
+        else:
+            ax.plot(xs, ys, marker="o", color=GROUP_COLOURS[label], label=label)
+    ax.set_xticks(xs, ["clean", *map(str, xs[1:])])
     ax.set_xlabel("severity")
     ax.set_ylabel(f"{s.metric} (%)")
-    ax.set_title(f"{result.meta.model} ({result.meta.method}), {result.dataset}: metric vs severity"
+    ax.set_title(f"{run_label(result.meta)}, {result.dataset}: metric vs severity"
                  + ("" if s.complete else " [INCOMPLETE]"))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
