@@ -227,6 +227,8 @@ PREDS_CASES = [
     ("--headboxes with coco", lambda p, t: [*preds_args(p, t / "rep"), "--headboxes", COCO_ANN], 1, ["headboxes"]),
     ("missing --ann", lambda p, t: preds_args(p, t / "rep", t / "none.json"), 2, ["--ann", "none.json"]),
     ("unknown --dataset", lambda p, t: preds_args(p, t / "rep", COCO_ANN, "crowdpose"), 2, ["--dataset"]),
+    ("--ckpt options with --preds", lambda p, t: [*preds_args(p, t / "rep"), "--images", DATA / "coco",
+                                                  "--no-flip-test"], 2, ["--images", "--flip-test", "--ckpt"]),
 ]
 
 
@@ -368,6 +370,39 @@ def test_demo_setting_changes_get_their_own_folders(tmp_path: Path) -> None:
     assert epochs["data"] == base["data"] and epochs["run"] != base["run"] and epochs["report"] != base["report"]
     assert all(seed[k] != base[k] for k in base)  # the seed changes the data, hence everything
     assert sev["run"] == base["run"] and sev["data_c"] != base["data_c"] and sev["report"] != base["report"]
+
+
+# ------------------------------------------------------------------------------------------- logs
+
+
+def test_long_lines_are_not_wrapped_when_output_is_not_a_terminal(tmp_path: Path) -> None:
+    built = invoke(["build-c", "--dataset", "coco", "--ann", COCO_ANN, "--images", DATA / "coco", "--out",
+                    tmp_path / "C", "--corruptions", "jpeg_compression", "--severities", "1", "--workers", "1"])
+    assert built.exit_code == 0, built.output
+    stray = "frost/1/" + "a_long_file_name_that_does_not_fit_in_eighty_columns_" * 2 + ".jpg"
+    _write(tmp_path / "C" / stray, b"x")
+    result = invoke(["verify-c", tmp_path / "C"])
+    assert result.exit_code == 1
+    assert any(line.endswith(stray) and len(line) > 80 for line in result.stderr.splitlines()), result.stderr
+    assert any(line.startswith("images: 4/4 (100%)") for line in built.stderr.splitlines()), built.stderr
+
+
+def test_progress_lines_are_periodic() -> None:
+    from rich.console import Console
+
+    from robustpose.cli.output import LineProgress
+
+    now = [0.0]
+    console = Console(record=True, width=300, file=open("/dev/null", "w"))
+    lines = LineProgress(console, "training", "steps", total=100, every_s=10, clock=lambda: now[0])
+    for _ in range(100):
+        now[0] += 1
+        lines.update(note="loss 0.1")
+    lines.done()
+    text = console.export_text().splitlines()
+    assert len(text) == 11 and text[0].startswith("training: 10/100 (10%), 1.00 steps/s, 0:00:10 elapsed")
+    assert text[-1].startswith("training: 100/100 (100%)")
+    assert LineProgress(console, "images", "images", total=0).line() == "images: nothing to do (all finished earlier)"
 
 
 # ------------------------------------------------------------------------------------------- the group

@@ -47,6 +47,8 @@ def test_partial_report_names_the_severities_and_groups_that_ran(partial_run, tm
     severity_section = md.split("## Per severity")[1].split("##")[0]
     assert "| 3 |" in severity_section and "| 1 |" not in severity_section
     assert "unnamed run (no run.json)" in md and "unknown (unknown)" not in md
+    cells_header = md.split("## Per corruption and severity")[1].split("\n")[2]
+    assert cells_header.split("|")[2:4] == [" 3 ", " mean "], cells_header  # only the severity that ran
 
 
 def test_severity_plot_connects_the_points_that_were_run(partial_run, tmp_path):

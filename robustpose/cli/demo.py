@@ -43,8 +43,12 @@ def training_finished(run: Path, epochs: int) -> bool:
 def stage_folders(out: Path, n_train: int, n_val: int, epochs: int, severities: list[int], seed: int
                   ) -> dict[str, Path]:
     """The folder of each stage, named after exactly the settings its output depends on."""
-    sev = f"{severities[0]}-{severities[-1]}" if severities == list(range(severities[0], severities[-1] + 1)) \
-        else ",".join(map(str, severities))
+    if len(severities) == 1:
+        sev = str(severities[0])
+    elif severities == list(range(severities[0], severities[-1] + 1)):
+        sev = f"{severities[0]}-{severities[-1]}"
+    else:
+        sev = ",".join(map(str, severities))
     data = f"synthpose-train{n_train}-val{n_val}-seed{seed}"
     run = f"run-{data.removeprefix('synthpose-')}-epochs{epochs}"
     return {"data": out / data, "run": out / run, "data_c": out / f"{data}-C-sev{sev}",

@@ -19,6 +19,23 @@ BACKENDS: tuple[str, ...] = module_constant("robustpose.metrics.coco", "BACKENDS
 DEFAULT_BACKEND: str = module_constant("robustpose.metrics.coco", "DEFAULT_BACKEND")
 DATASETS: tuple[str, ...] = module_constant("robustpose.report.layout", "DATASETS")
 
+
+def _ckpt_param_names() -> frozenset[str]:
+    """The parameter names of the --ckpt options (as ckpt_options adds them), --ckpt itself excluded."""
+    def probe() -> None: ...
+
+    return frozenset(p.name for p in ckpt_options(probe).__click_params__) - {"ckpt"}  # type: ignore[attr-defined]
+
+
+CKPT_PARAMS = _ckpt_param_names()
+
+
+def ckpt_only_options_given(ctx: click.Context) -> list[str]:
+    """The --ckpt options set on the command line (left at their defaults they are harmless), as ``--name``."""
+    given = [p for p in ctx.command.params if p.name in CKPT_PARAMS
+             and ctx.get_parameter_source(p.name) == click.core.ParameterSource.COMMANDLINE]
+    return [max(p.opts, key=len) for p in given]
+
 EVAL_EPILOG = """\b
 Examples:
   robustpose eval --preds runs/hrnet_w32/preds --dataset coco \\
@@ -53,8 +70,9 @@ optionally run.json. Writes results.csv, summary.json, report.md, per_corruption
               help="MPII only: HRNet's annot/gt_valid.mat (else head boxes come from the json's 'headbox').")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar and no table; files only.")
 @ckpt_options
-def eval_cmd(preds_dir: Path | None, dataset: str, ann: Path, out: Path, backend: str, partial: bool,
-             headboxes: Path | None, quiet: bool, **ckpt: Any) -> None:
+@click.pass_context
+def eval_cmd(ctx: click.Context, preds_dir: Path | None, dataset: str, ann: Path, out: Path, backend: str,
+             partial: bool, headboxes: Path | None, quiet: bool, **ckpt: Any) -> None:
     """Score the predictions in PREDS on clean and corrupted data: metric per cell, mPC, rPC, report.
 
     With --ckpt FILE instead of --preds, first predict clean and every requested cell into --out (see
@@ -63,6 +81,11 @@ def eval_cmd(preds_dir: Path | None, dataset: str, ann: Path, out: Path, backend
     console = make_console()
     if (preds_dir is None) == (ckpt["ckpt"] is None):
         raise click.UsageError("give either --preds DIR (score predictions) or --ckpt FILE (predict, then score)")
+    if preds_dir is not None:
+        ignored = ckpt_only_options_given(ctx)
+        if ignored:  # they would be silently ignored: the predictions already exist
+            raise click.UsageError(f"{', '.join(ignored)} only apply with --ckpt; --preds scores predictions that "
+                                   "already exist: drop them")
     if ckpt["ckpt"] is not None:
         if not predict_checkpoint(ckpt, dataset, ann, out, quiet):
             return  # a torchrun process other than rank 0: rank 0 scores

@@ -56,6 +56,8 @@ class LineProgress:
         self.completed = 0
 
     def line(self, note: str = "") -> str:
+        if self.total == 0:
+            return f"{self.label}: nothing to do (all finished earlier)"
         elapsed = self.clock() - self.start
         count = f"{self.completed}/{self.total}" if self.total else str(self.completed)
         share = f" ({100 * self.completed / self.total:.0f}%)" if self.total else ""

@@ -113,9 +113,10 @@ def _cell_matrix(result: RunResult) -> pd.DataFrame:
     """Headline metric, corruptions x severities, plus the per-corruption mean."""
     metric = result.summary.metric
     names = [c for c in CORRUPTIONS if any(cc == c for cc, _ in result.cells)]
+    severities = sorted({s for _, s in result.cells}) or list(SEVERITIES)  # only the severities that were run
     frame = pd.DataFrame(
-        [[result.cells.get((c, s), {}).get(metric, math.nan) for s in SEVERITIES] for c in names],
-        index=names, columns=[str(s) for s in SEVERITIES])
+        [[result.cells.get((c, s), {}).get(metric, math.nan) for s in severities] for c in names],
+        index=names, columns=[str(s) for s in severities])
     frame["mean"] = frame.mean(axis=1)
     return frame
 
@@ -125,15 +126,17 @@ def rich_table(result: RunResult) -> Table:
     s = result.summary
     title = (f"{run_label(result.meta)} on {result.dataset}-C: {s.metric}, percent"
              + ("" if s.complete else f"  [INCOMPLETE: {len(s.missing)} cells missing]"))
-    table = Table(title=title, caption="columns 1-5: severity; rPC = 100 x mPC / clean")
-    for col in ("corruption", "group", *map(str, SEVERITIES), "mean"):
+    matrix = _cell_matrix(result)
+    severities = [int(c) for c in matrix.columns if c != "mean"]
+    table = Table(title=title, caption=f"numbered columns: {severity_text(severities)}; rPC = 100 x mPC / clean")
+    for col in ("corruption", "group", *map(str, severities), "mean"):
         table.add_column(col, justify="left" if col in ("corruption", "group") else "right", no_wrap=True)
-    for name, row in _cell_matrix(result).iterrows():
+    for name, row in matrix.iterrows():
         table.add_row(name, group_of(name), *[_fmt(v) for v in row])
     table.add_section()
-    blank = [""] * len(SEVERITIES)
+    blank = [""] * len(severities)
     table.add_row("clean", "", *blank, _fmt(s.clean), style="bold")
-    table.add_row("mPC", "", *[_fmt(s.per_severity.get(v)) for v in SEVERITIES], _fmt(s.mpc), style="bold")
+    table.add_row("mPC", "", *[_fmt(s.per_severity.get(v)) for v in severities], _fmt(s.mpc), style="bold")
     table.add_row("rPC (%)", "", *blank, _fmt(s.rpc), style="bold")
     return table
 
