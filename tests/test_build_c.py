@@ -20,7 +20,7 @@ from PIL import Image
 
 from robustpose.cli.main import cli
 from robustpose.corruptions import GROUPS, corrupt
-from robustpose.datasets.build_c import BuildConfig, BuildError, build_c, cell_path, read_manifests
+from robustpose.datasets.build_c import BuildConfig, BuildError, build_c, read_manifests
 from robustpose.datasets.imageio import encode_image, load_rgb
 from robustpose.datasets.readers import coco_image_names, mpii_image_names
 from robustpose.datasets.seeding import cell_seed
