@@ -6,9 +6,9 @@ Exit codes: 0 all done and sound; 1 bad input, unwritable output, full disk, fai
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
