@@ -6,6 +6,7 @@ Exit statuses (docs/errors.md): 1 bad data or state, 2 bad usage, 130 Ctrl-C.
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 from collections.abc import Callable
@@ -393,7 +394,7 @@ def test_progress_lines_are_periodic() -> None:
     from robustpose.cli.output import LineProgress
 
     now = [0.0]
-    console = Console(record=True, width=300, file=open("/dev/null", "w"))
+    console = Console(record=True, width=300, file=io.StringIO())
     lines = LineProgress(console, "training", "steps", total=100, every_s=10, clock=lambda: now[0])
     for _ in range(100):
         now[0] += 1
@@ -414,7 +415,7 @@ def test_unknown_command_and_option_are_one_line() -> None:
 
 
 def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path: Path, monkeypatch) -> None:
-    import robustpose.report.leaderboard as leaderboard
+    from robustpose.report import leaderboard
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
@@ -427,7 +428,7 @@ def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(tmp_path: Pa
 
 
 def test_ctrl_c_is_one_line_with_exit_130(tmp_path: Path, monkeypatch) -> None:
-    import robustpose.report.leaderboard as leaderboard
+    from robustpose.report import leaderboard
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

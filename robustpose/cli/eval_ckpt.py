@@ -184,7 +184,11 @@ def predict_checkpoint(opts: dict[str, Any], dataset: str, ann: Path, out: Path,
     _check_ckpt_options(opts)
     from robustpose.datasets.readers import AnnotationError
     from robustpose.inference import InferenceConfig, resolve_device
-    from robustpose.inference.evaluate import EvalSpec, InputSizeError, evaluate_checkpoint
+    from robustpose.inference.evaluate import (
+        EvalSpec,
+        InputSizeError,
+        evaluate_checkpoint,
+    )
 
     rank, world, local_rank = torchrun_shard()
     try:
@@ -213,7 +217,13 @@ def predict_checkpoint(opts: dict[str, Any], dataset: str, ann: Path, out: Path,
     def rate() -> str:
         return f"{crops / max(time.perf_counter() - start, 1e-9):.1f} crops/s"
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[rate]}"), console=console, transient=True, disable=not show) as bar:

@@ -32,7 +32,11 @@ def leaderboard_cmd(run_dirs: tuple[Path, ...], out: Path, with_paper: bool) -> 
     """Rank the runs in RUN_DIRS by mPC, never mixing protocols."""
     if not run_dirs and not with_paper:
         raise click.UsageError("give at least one RUN_DIR (or --with-paper for the published rows alone)")
-    from robustpose.report.leaderboard import build_leaderboard, flip_test_label, write_leaderboard
+    from robustpose.report.leaderboard import (
+        build_leaderboard,
+        flip_test_label,
+        write_leaderboard,
+    )
 
     try:
         groups = build_leaderboard(list(run_dirs), with_paper=with_paper)

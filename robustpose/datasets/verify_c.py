@@ -20,7 +20,15 @@ import numpy as np
 
 from robustpose.corruptions import corrupt
 
-from .build_c import DATASET_JSON, ERRORS_JSONL, BuildError, Progress, cell_path, read_manifests, seed_for
+from .build_c import (
+    DATASET_JSON,
+    ERRORS_JSONL,
+    BuildError,
+    Progress,
+    cell_path,
+    read_manifests,
+    seed_for,
+)
 from .imageio import DEFAULT_JPEG_QUALITY, ImageReadError, encode_image, load_rgb
 from .readers import resolve_image
 

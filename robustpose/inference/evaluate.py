@@ -22,24 +22,35 @@ from pathlib import Path
 
 from robustpose.corruptions import FIDELITY_VERSION, GROUPS, SEVERITIES
 from robustpose.datasets.imageio import DEFAULT_JPEG_QUALITY, ImageReadError
-from robustpose.datasets.readers import AnnotationError, image_names, load_json, resolve_image
 from robustpose.datasets.keypoints import keypoint_set
+from robustpose.datasets.readers import (
+    AnnotationError,
+    image_names,
+    load_json,
+    resolve_image,
+)
 from robustpose.datasets.seeding import SEEDING_SCHEME
 from robustpose.metrics import topdown_postprocess
 from robustpose.models import LoadedModel
 from robustpose.report.layout import RunMeta, write_json_atomic, write_run_meta
 
 from .people import People, coco_gt_people, detection_people, mpii_people
-from .sources import FolderImages, OnTheFlyImages, built_c_images, cell_image_path, read_dataset_json
+from .sources import (
+    FolderImages,
+    OnTheFlyImages,
+    built_c_images,
+    cell_image_path,
+    read_dataset_json,
+)
 from .topdown import (
     ImageLoader,
     InferenceConfig,
-    heatmaps,
-    normalise,
     Predictions,
     StageTimes,
     coco_people_records,
+    heatmaps,
     mpii_records,
+    normalise,
     predict,
 )
 

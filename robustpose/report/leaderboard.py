@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import textwrap
 from importlib import resources
 from pathlib import Path
@@ -119,7 +120,7 @@ def run_row(run_dir: str | Path) -> dict:
 
 def flip_test_label(value: object) -> str:
     """``True``/``False`` as on/off; a run without run.json (None or NaN) is 'unknown', never 'nan'."""
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return "unknown"
     return "on" if value else "off"
 
