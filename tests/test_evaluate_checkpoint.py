@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -86,7 +87,7 @@ def test_mpii_cells_hold_one_entry_per_person(tmp_path: Path, ckpt: Path) -> Non
         assert [r["person"] for r in records] == [0, 1, 2, 3, 4]
         assert all(len(r["joints"]) == 16 for r in records)
     with pytest.raises(ValueError, match="predicts 17 joints \\(coco\\) but mpii is scored on 16"):
-        evaluate_checkpoint(load_checkpoint(coco_ckpt), s)
+        evaluate_checkpoint(load_checkpoint(coco_ckpt), dataclasses.replace(s, out=tmp_path / "other"))
     with pytest.raises(ValueError, match="--boxes must be gt"):
         EvalSpec(dataset="mpii", ann=s.ann, images=s.images, out=tmp_path, boxes="dets.json")
 
