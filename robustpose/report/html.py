@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from robustpose.metrics.robustness import SUMMARY_GROUPS
 
-from .leaderboard import protocol_label, plot_leaderboard
+from .leaderboard import plot_leaderboard, protocol_label
 
 NUMERIC = ("clean", "mPC", "rPC", *SUMMARY_GROUPS)
 SHOWN = ("model", "method", "input_size", "metric", *NUMERIC, "complete", "source")
