@@ -54,6 +54,8 @@ print(json.dumps(loaded))
     ("robustpose.train.advmix.mixers", "MIXERS"),
     ("robustpose.train.advmix.method", "KD_INPUTS"),
     ("robustpose.train.advmix.method", "LOSSES"),
+    ("robustpose.lift.models", "LIFTER_NAMES"),
+    ("robustpose.lift.poseaug", "FEEDBACKS"),
     ("robustpose.metrics.coco", "BACKENDS"),
     ("robustpose.metrics.coco", "DEFAULT_BACKEND"),
     ("robustpose.report.layout", "DATASETS"),
