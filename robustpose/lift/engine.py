@@ -8,7 +8,8 @@ method protocol (``name``, ``settings``, ``start_epoch``, ``train_epoch(epoch, o
 settings check on resume, ``training_info`` provenance, atomic writes and ``weights_only`` loading.
 
 Run directory: ``config.yaml``, ``log.csv``, ``checkpoint.pth`` (every epoch: lifter weights, metadata, method
-state, RNG states, log, config) and ``best.pth`` (the epoch with the lowest validation MPJPE). Checkpoints are
+state, RNG states, log, config) and ``best.pth`` (the epoch with the lowest validation MPJPE; a run that starts
+from an ``init`` checkpoint also scores the starting weights, as epoch -1, so every method may keep them). Checkpoints are
 selected on the ``val`` split only, never on a test split (the official PoseAug code keeps the best *test* error).
 """
 
@@ -242,6 +243,12 @@ def train_lift(config: LiftConfig, methods: dict[str, MethodFactory], *, resume:
         set_rng_states(ts["rng"])
     out.mkdir(parents=True, exist_ok=True)
     save_config(config, out / "config.yaml")
+    if not resume and method.init_files():
+        # The starting weights are a candidate too (epoch -1): otherwise a method whose first epochs leave the
+        # lifter alone (PoseAug's warm-up) could keep its init and one that trains from the first step could not.
+        best = validation_mpjpe(lifter, val_set, device)
+        save_lift_checkpoint(best_path, lifter, meta, {"config": config.to_dict(), "epoch": -1,
+                                                       "val": {"epoch": -1, "val_metric": "MPJPE", "val_score": best}})
     for epoch in range(first_epoch, config.epochs):
         t0 = time.perf_counter()
         method.start_epoch(epoch)

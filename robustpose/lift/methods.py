@@ -79,7 +79,7 @@ class StandardLift(MethodBase):
         if self.settings.init:
             _load_init(lifter, self.settings.init)
         self.data = tensors(train_set, device)
-        self.optimizer = torch.optim.Adam(lifter.parameters(), lr=config.lr)
+        self.optimizer = torch.optim.Adam(lifter.parameters(), lr=config.lr, foreach=True)
         self.counter = {"steps": 0}
 
     def init_files(self) -> dict[str, str]:
@@ -123,9 +123,9 @@ class PoseAugLift(MethodBase):
         self.templates = torch.as_tensor(subject_templates(train_set.pose3d, train_set.subject), device=device)
         self.G = PoseAugmentor(s.g_width, s.noise, mean_root).to(device)
         self.D3d, self.D2d = KCSDiscriminator(s.d_width).to(device), Discriminator2D(s.d_width).to(device)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=s.g_lr)
-        self.opt_d = torch.optim.Adam([*self.D3d.parameters(), *self.D2d.parameters()], lr=s.d_lr)
-        self.opt_lifter = torch.optim.Adam(lifter.parameters(), lr=config.lr)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=s.g_lr, foreach=True)
+        self.opt_d = torch.optim.Adam([*self.D3d.parameters(), *self.D2d.parameters()], lr=s.d_lr, foreach=True)
+        self.opt_lifter = torch.optim.Adam(lifter.parameters(), lr=config.lr, foreach=True)
         self.pool3d, self.pool2d = ReplayPool(s.pool_size), ReplayPool(s.pool_size)
         self.counter = {"steps": 0, "g_steps": 0, "d_steps": 0}
         self.feedback = FEEDBACK[s.feedback]
