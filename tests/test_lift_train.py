@@ -182,4 +182,26 @@ def test_lifters_registry_and_shapes() -> None:
         out = create_lifter(name, width=16).eval()(torch.zeros(3, 16, 2))
         assert out.shape == (3, 16, 3)
     with pytest.raises(ValueError, match="unknown lifter"):
-        create_lifter("semgcn")
+        create_lifter("stgcn")
+
+
+def test_semgcn_graph_convolution_by_hand() -> None:
+    """One SemGraphConv on a 3-joint chain, recomputed here: softmax over each joint's neighbours of the edge
+    weights, own features through W0, the neighbours' through W1."""
+    from robustpose.lift.models import SemGraphConv, skeleton_adjacency
+
+    adj = skeleton_adjacency((-1, 0, 1))
+    assert adj.tolist() == [[1, 1, 0], [1, 1, 1], [0, 1, 1]]
+    conv = SemGraphConv(2, 4, adj).double()
+    with torch.no_grad():
+        conv.edge_logit.copy_(torch.arange(7, dtype=torch.float64))
+        conv.bias.copy_(torch.arange(4, dtype=torch.float64))
+    x = torch.randn(5, 3, 2, dtype=torch.float64)
+    logits = {(0, 0): 0, (0, 1): 1, (1, 0): 2, (1, 1): 3, (1, 2): 4, (2, 1): 5, (2, 2): 6}  # row-major edge order
+    expected = torch.zeros(5, 3, 4, dtype=torch.float64)
+    for i in range(3):
+        nbrs = [j for j in range(3) if (i, j) in logits]
+        w = torch.softmax(torch.tensor([float(logits[i, j]) for j in nbrs], dtype=torch.float64), 0)
+        for wj, j in zip(w, nbrs):
+            expected[:, i] += wj * (x[:, j] @ conv.weight[0 if j == i else 1])
+    torch.testing.assert_close(conv(x), expected + conv.bias)

@@ -84,8 +84,8 @@ def train_options(fn):
         click.option("--splits", default="", show_default=False, help="splits.json: {split: [subjects]} with train and val."),
         click.option("--cameras", default="", show_default=False, help="Cameras JSON for a 3D file without cameras (Human3.6M's own)."),
         click.option("--arch", type=click.Choice(LIFTERS), default="martinez", show_default=True, help="Lifter."),
-        click.option("--width", type=click.IntRange(min=1), default=1024, show_default=True,
-                     help="Lifter width (the papers: 1024)."),
+        click.option("--width", type=click.IntRange(min=1), default=None,
+                     help="Lifter width.  [default: the papers': martinez and videopose1f 1024, semgcn 128]"),
         click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True),
         click.option("--batch-size", type=click.IntRange(min=2), default=256, show_default=True),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -123,7 +123,8 @@ def lift_config(method: str, opts: dict[str, Any], settings_class: type) -> Any:
         values = {key: opts[name] for name, key in CONFIG_OPTIONS.items()}
         values["lr"] = opts["lr"] if opts["lr"] is not None else DEFAULT_LR[method]
         return LiftConfig(**values,
-                          arch_kwargs={"width": opts["width"]}, out=str(opts["out"]), method=method,
+                          arch_kwargs={} if opts["width"] is None else {"width": opts["width"]},
+                          out=str(opts["out"]), method=method,
                           method_settings=settings)
     path = opts["out"] / "config.yaml"
     if not path.is_file():
