@@ -178,3 +178,14 @@ def test_synth_is_seeded(tmp_path) -> None:
     runner = CliRunner()
     done = runner.invoke(cli, ["lift", "synth", "--out", str(a)])
     assert done.exit_code == 1 and "--overwrite" in done.output
+
+
+def test_eval_refuses_what_is_not_a_lifting_checkpoint(synth, tmp_path) -> None:
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "image.pth")
+    runner = CliRunner()
+    done = runner.invoke(cli, ["lift", "eval", "--ckpt", str(tmp_path / "image.pth"), "--data", str(synth),
+                               "--out", str(tmp_path / "ev")])
+    lines = done.output.strip().splitlines()
+    assert done.exit_code == 1 and len(lines) == 1
+    assert "image.pth is not a robustpose lifting checkpoint" in lines[0]
+    assert not (tmp_path / "ev").exists()

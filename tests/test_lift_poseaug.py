@@ -62,6 +62,11 @@ def test_rt_is_rigid_with_positive_depth_translation() -> None:
     torch.testing.assert_close(torch.cdist(out, out), torch.cdist(pose, pose))
     torch.testing.assert_close(torch.linalg.det(r), torch.ones(8, dtype=torch.float64))
     assert (r - torch.eye(3, dtype=torch.float64)).abs().max() > 0.5
+    torch.manual_seed(5)
+    a, _ = rt(root_relative(pose), pose)
+    torch.manual_seed(5)
+    b, _ = rt(root_relative(pose), pose + torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64))
+    torch.testing.assert_close(a, b)  # R acts on the root-relative pose: where the input stood does not matter
     with torch.no_grad():
         rt.trans[-1].bias.copy_(torch.tensor([0.0, 0.0, -3.0]))  # raw t_z negative: squared, still >= 0
     out, _ = rt(root_relative(pose), pose)
