@@ -135,6 +135,9 @@ def test_gradient_isolation(data, init, one_torch_thread) -> None:
     aug = m.G(d["pose3d"][idx], d["intrinsics"][idx])
     losses = m.generator_loss(aug, d["pose3d"][idx], d["pose2d"][idx], d["intrinsics"][idx], epoch=5)
     assert "fb_ba" in losses and "fb_rt" in losses
+    with torch.no_grad():  # D3d judges BA's output, D2d the projected RT pose (LS-GAN, real = 1)
+        torch.testing.assert_close(losses["adv3d"], ((m.D3d(aug["ba"]) - 1) ** 2).mean())
+        torch.testing.assert_close(losses["adv2d"], ((m.D2d(aug["rt2d"]) - 1) ** 2).mean())
     m.opt_g.zero_grad()
     losses["loss_g"].backward()
     assert all(p.grad is None for p in m.model.parameters())
@@ -205,3 +208,19 @@ def test_semgcn_graph_convolution_by_hand() -> None:
         for wj, j in zip(w, nbrs):
             expected[:, i] += wj * (x[:, j] @ conv.weight[0 if j == i else 1])
     torch.testing.assert_close(conv(x), expected + conv.bias)
+
+
+def test_epoch_inputs_take_training_subjects_bone_lengths(data, init, one_torch_thread) -> None:
+    from robustpose.lift.skeleton import bone_lengths, project
+
+    torch.manual_seed(0)
+    m = _method(data, init)
+    pose3d, pose2d = m.epoch_inputs()
+    lengths = bone_lengths(pose3d)
+    nearest = torch.cdist(lengths.double(), m.templates.double()).min(1).values
+    assert nearest.max() < 1e-5 and len(m.templates) == 2
+    assert (bone_lengths(m.data["pose3d"]) - lengths).abs().max() > 1e-3
+    torch.testing.assert_close(pose2d, project(pose3d, m.data["intrinsics"]))
+    torch.testing.assert_close(pose3d[:, 0], m.data["pose3d"][:, 0])
+    off = _method(data, init, bone_swap=False)
+    assert torch.equal(off.epoch_inputs()[0], off.data["pose3d"])
