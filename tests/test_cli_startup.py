@@ -56,6 +56,7 @@ print(json.dumps(loaded))
     ("robustpose.train.advmix.method", "LOSSES"),
     ("robustpose.lift.models", "LIFTER_NAMES"),
     ("robustpose.lift.poseaug", "FEEDBACKS"),
+    ("robustpose.lift.poseaug", "RT_TRANSLATIONS"),
     ("robustpose.metrics.coco", "BACKENDS"),
     ("robustpose.metrics.coco", "DEFAULT_BACKEND"),
     ("robustpose.report.layout", "DATASETS"),

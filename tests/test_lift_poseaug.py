@@ -168,3 +168,17 @@ def test_augmentor_projects_its_rt_output() -> None:
     out = g(pose, k)
     torch.testing.assert_close(out["rt2d"], project(out["rt"], k))
     assert out["ba"].shape == out["bl"].shape == (8, 16, 3) and torch.all(out["ba"][:, 0] == 0)
+
+
+def test_rt_offset_only_pushes_poses_away() -> None:
+    torch.manual_seed(4)
+    rt = pa.RotationTranslation(32, 8, init_gain=50.0, translation="offset").double().eval()
+    pose = _poses()
+    out, _ = rt(root_relative(pose), pose, pose[:, 0])
+    torch.testing.assert_close(torch.cdist(out, out), torch.cdist(pose, pose))
+    assert (out[:, 0, 2] >= pose[:, 0, 2]).all() and (out[:, 0] - pose[:, 0]).abs().max() > 0.1
+    fresh = pa.RotationTranslation(32, 8, translation="offset").double().eval()  # starts near the identity
+    near, _ = fresh(root_relative(pose), pose, pose[:, 0])
+    assert (near[:, 0] - pose[:, 0]).abs().max() < 0.05 and (near - pose).abs().max() < 0.3
+    with pytest.raises(ValueError, match="translation must be one of"):
+        pa.RotationTranslation(8, 2, translation="relative")

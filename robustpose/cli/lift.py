@@ -19,6 +19,7 @@ from .output import make_console, plain, progress_wrapper
 # read without importing robustpose.lift (torch), so that --help starts fast (robustpose/cli/lazy.py)
 LIFTERS: tuple[str, ...] = module_constant("robustpose.lift.models", "LIFTER_NAMES")
 FEEDBACKS: tuple[str, ...] = module_constant("robustpose.lift.poseaug", "FEEDBACKS")
+RT_TRANSLATIONS: tuple[str, ...] = module_constant("robustpose.lift.poseaug", "RT_TRANSLATIONS")
 
 EPILOG = """\b
 Examples:
@@ -210,6 +211,9 @@ POSEAUG_OPTIONS = [
                  help="Replay pool of past fakes (0: none)."),
     click.option("--bone-swap/--no-bone-swap", default=True, show_default=True,
                  help="Each epoch, give the generator's inputs the bone lengths of random training subjects."),
+    click.option("--rt-translation", type=click.Choice(RT_TRANSLATIONS), default="absolute", show_default=True,
+                 help="RT's translation: the new root position (the notes' formula) or an offset from the original "
+                      "root whose depth part only pushes poses away (docs/lifting.md)."),
 ]
 
 

@@ -121,7 +121,7 @@ class PoseAugLift(MethodBase):
         self.data = tensors(train_set, device)
         mean_root = tuple(float(v) for v in train_set.pose3d[:, 0].mean(0))
         self.templates = torch.as_tensor(subject_templates(train_set.pose3d, train_set.subject), device=device)
-        self.G = PoseAugmentor(s.g_width, s.noise, mean_root).to(device)
+        self.G = PoseAugmentor(s.g_width, s.noise, mean_root, s.rt_translation).to(device)
         self.D3d, self.D2d = KCSDiscriminator(s.d_width).to(device), Discriminator2D(s.d_width).to(device)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=s.g_lr, foreach=True)
         self.opt_d = torch.optim.Adam([*self.D3d.parameters(), *self.D2d.parameters()], lr=s.d_lr, foreach=True)

@@ -36,6 +36,7 @@ from .skeleton import (
 )
 
 FEEDBACKS = ("code", "paper")
+RT_TRANSLATIONS = ("absolute", "offset")
 # The feedback loss's per-joint weights and the joint groups it averages within (official code).
 JOINT_WEIGHTS = (1, 5, 2, 1, 5, 2, 1, 1, 1, 1, 5, 2, 1, 5, 2, 1)
 HARDNESS_GROUPS = ((1, 4, 10, 13), (2, 5, 9, 11, 14), (3, 6, 12, 15))
@@ -105,16 +106,24 @@ class RotationTranslation(nn.Module):
     """RT: from the *original* pose, an axis-angle ``pi tanh(.)`` (Rodrigues) and a translation whose depth is
     squared (>= 0); output ``R (x - root) + t`` in camera coordinates.
 
+    ``translation``: ``absolute`` (the notes' formula: ``t`` is the new root position) or ``offset`` (``t`` is added to
+    the sample's original root, so ``t_z >= 0`` only ever pushes a pose away from the camera; a variant added after
+    the ``absolute`` version collapsed depths towards 0 in the CPU benchmark, docs/lifting.md).
+
     Initialisation (the notes leave it open; see docs/lifting.md): both output layers start with weights scaled by
-    ``init_gain`` and the translation's bias at ``init_translation`` (the training data's mean root position,
-    metres), so the untrained RT is close to "no rotation, a typical distance" instead of random rotations that
-    put joints behind the camera.
+    ``init_gain``; with ``absolute`` the translation's bias starts at ``init_translation`` (the training data's mean
+    root position, metres), with ``offset`` at 0, so the untrained RT is close to "no rotation, a typical distance"
+    instead of random rotations that put joints behind the camera.
     """
 
     def __init__(self, width: int, noise: int, init_translation: tuple[float, float, float] = (0.0, 0.0, 5.0),
-                 init_gain: float = 0.01) -> None:
+                 init_gain: float = 0.01, translation: str = "absolute") -> None:
         super().__init__()
-        self.noise = noise
+        if translation not in RT_TRANSLATIONS:
+            raise ValueError(f"translation must be one of {RT_TRANSLATIONS}, got {translation!r}")
+        self.noise, self.translation = noise, translation
+        if translation == "offset":
+            init_translation = (0.0, 0.0, 0.0)
         self.rot = generator_mlp(NUM_JOINTS * 3 + noise, width, 3)
         self.trans = generator_mlp(NUM_JOINTS * 3 + noise, width, 3)
         x, y, zz = init_translation
@@ -123,12 +132,16 @@ class RotationTranslation(nn.Module):
             self.trans[-1].weight.mul_(init_gain)
             self.trans[-1].bias.copy_(torch.tensor([x, y, math.sqrt(max(zz, 0.0))]))
 
-    def forward(self, original: torch.Tensor, pose: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(original root-relative pose, BL pose) -> (camera-coordinate RT pose ``(B, 16, 3)``, R ``(B, 3, 3)``)."""
+    def forward(self, original: torch.Tensor, pose: torch.Tensor, root: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(original root-relative pose, BL pose, original root ``(B, 3)``, needed by ``offset``) ->
+        (camera-coordinate RT pose ``(B, 16, 3)``, R ``(B, 3, 3)``)."""
         h = torch.cat([original.flatten(1), torch.randn(len(pose), self.noise, device=pose.device)], 1)
         r = rodrigues(math.pi * torch.tanh(self.rot(h)))
         t = self.trans(h)
         t = torch.cat([t[:, :2], t[:, 2:] ** 2], 1)
+        if self.translation == "offset":
+            t = t + root
         return root_relative(pose) @ r.transpose(1, 2) + t[:, None], r
 
 
@@ -136,10 +149,10 @@ class PoseAugmentor(nn.Module):
     """G = BA -> BL -> RT; :meth:`forward` also projects the RT pose with each sample's intrinsics."""
 
     def __init__(self, width: int = 256, noise: int = 48,
-                 init_translation: tuple[float, float, float] = (0.0, 0.0, 5.0)) -> None:
+                 init_translation: tuple[float, float, float] = (0.0, 0.0, 5.0), translation: str = "absolute") -> None:
         super().__init__()
         self.ba, self.bl = BoneAngle(width, noise), BoneLength(width, noise)
-        self.rt = RotationTranslation(width, noise, init_translation)
+        self.rt = RotationTranslation(width, noise, init_translation, translation=translation)
 
     def forward(self, pose: torch.Tensor, intrinsics: torch.Tensor) -> dict[str, torch.Tensor]:
         """Camera-coordinate ``(B, 16, 3)`` poses and ``(B, 9)`` normalised intrinsics -> ``ba``, ``bl``
@@ -148,7 +161,7 @@ class PoseAugmentor(nn.Module):
         original = root_relative(pose)
         ba, cos = self.ba(original)
         bl, ratio = self.bl(ba)
-        rt, _ = self.rt(original, bl)
+        rt, _ = self.rt(original, bl, pose[:, 0])
         return {"ba": ba, "bl": bl, "rt": rt, "rt2d": project(rt, intrinsics), "cos": cos, "ratio": ratio}
 
 
@@ -317,8 +330,11 @@ class PoseAugSettings:
     d_every: int = 2
     pool_size: int = 4096
     bone_swap: bool = True
+    rt_translation: str = "absolute"  # offset: t added to the original root (docs/lifting.md)
 
     def validate(self) -> None:
+        if self.rt_translation not in RT_TRANSLATIONS:
+            raise ValueError(f"rt_translation must be one of {RT_TRANSLATIONS}, got {self.rt_translation!r}")
         if self.feedback not in FEEDBACKS:
             raise ValueError(f"feedback must be one of {FEEDBACKS}, got {self.feedback!r}")
         for name in ("g_width", "noise", "d_width", "d_every"):
