@@ -63,6 +63,7 @@ def test_lifting_groups_never_mix(evals) -> None:
     for protocol, table in groups:
         is_lift = protocol["dataset"].startswith("lift: ")
         assert set(table["metric"]) == ({"MPJPE (mm)"} if is_lift else set(table["metric"]) - {"MPJPE (mm)"})
+        assert (protocol["boxes"] == "none (2D keypoints in)") == is_lift  # no image protocol has these boxes
     two = next(t for _, t in lift if len(t) == 2)
     assert list(two["mPC"]) == sorted(two["mPC"])  # lower is better
     rows = {run_row(d)["method"]: run_row(d) for d in dirs}
