@@ -18,6 +18,7 @@ from .demo import demo_cmd
 from .errors import RobustposeGroup
 from .eval import eval_cmd
 from .leaderboard import leaderboard_cmd
+from .lift import lift_group
 from .synth import synth_cmd
 from .train import train_group
 from .train_advmix import advmix_cmd
@@ -46,3 +47,4 @@ cli.add_command(leaderboard_cmd)
 train_group.add_command(advmix_cmd)
 cli.add_command(train_group)
 cli.add_command(demo_cmd)
+cli.add_command(lift_group)
