@@ -231,7 +231,7 @@ def test_aho_is_off_at_validation(shared_data, tmp_path, standard, agent_run, mo
 
 
 def test_a_bin_at_scale_one_rotation_zero_is_the_standard_crop(shared_data, tmp_path, standard, agent_run):
-    _, ds, (config, val_set, _) = _method(shared_data, tmp_path, standard, agent_run)
+    _, ds, (_config, val_set, _) = _method(shared_data, tmp_path, standard, agent_run)
     for i in range(len(ds)):
         got = ds.crop(i, asr_params(ds.draw_params(i, None), SCALE_BINS.centers[3], ROTATION_BINS.centers[3]))
         assert all(torch.equal(got[k], val_set[i][k]) for k in ("image", "target", "weight"))
