@@ -97,7 +97,13 @@ def peng_agent(ctx: RowContext) -> Path:
         budget = {k: v for k, v in PENG_AGENT.items() if k != "epochs"}
         config = config_for(ctx.data, out, PENG_AGENT["epochs"], 0, scale_schedule=False)
         config.threads = ctx.threads or config.threads
-        train(config, partial(PengAgentMethod, settings=PengAgentConfig(init=str(ctx.init), **budget)))
+        steps: list[dict] = []
+        t = time.perf_counter()
+        train(config, partial(PengAgentMethod, settings=PengAgentConfig(init=str(ctx.init), **budget)),
+              callbacks=Callbacks(on_step=lambda epoch, step, logs: steps.append({"epoch": epoch, "step": step,
+                                                                                   **logs})))
+        (out / "timing.json").write_text(json.dumps({"wall_s": time.perf_counter() - t}))
+        pd.DataFrame(steps).to_csv(out / "steps.csv", index=False)
     return out / "checkpoint.pth"
 
 

@@ -318,7 +318,7 @@ class PengAgentMethod(MethodBase):
             loss.backward()
             self.optimizer.step()
             on_step(step, {"loss": float(loss.detach()), **{f"kl_{h}": float(v.detach()) for h, v in kls.items()},
-                           **distribution_logs(logits)})
+                           **distribution_logs({h: softmax_np(v) for h, v in logits.items()})})
 
     def init_files(self) -> dict[str, str]:
         return {"init": self.settings.init}
@@ -335,12 +335,13 @@ class PengAgentMethod(MethodBase):
         self.optimizer.load_state_dict(state["optimizer"])
 
 
-def distribution_logs(logits: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Batch means of the agent's distributions: ``p_scale0..``, ``p_rot0..`` and the occlusion entropy (nats)."""
+def distribution_logs(probs: dict[str, np.ndarray]) -> dict[str, float]:
+    """Batch means of the agent's distributions ``(B, K)``: ``p_scale0..``, ``p_rot0..``, and the occlusion
+    distribution's entropy (nats; uniform over 12 cells: 2.48)."""
     out: dict[str, float] = {}
     for head, short in (("scale", "p_scale"), ("rotation", "p_rot")):
-        out.update({f"{short}{j}": float(v) for j, v in enumerate(softmax_np(logits[head]).mean(axis=0))})
-    occ = softmax_np(logits["occlusion"])
+        out.update({f"{short}{j}": float(v) for j, v in enumerate(probs[head].mean(axis=0))})
+    occ = probs["occlusion"]
     out["occ_entropy"] = float(-(occ * np.log(np.clip(occ, 1e-30, None))).sum(axis=1).mean())
     return out
 
@@ -448,30 +449,36 @@ class PengMethod(StandardMethod):
         logs: dict[str, float] = {}
         images, target, weight = batch["image"], batch["target"], batch["weight"]
         mask = None
-        if any(k != "random" for k in kinds) or due:
+        # the un-augmented crops, features and draws of the samples the agent acts on (all of them for its step)
+        sel = list(range(len(indices))) if due else [b for b, k in enumerate(kinds) if k != "random"]
+        if sel:
             t, ds = self.tools, self.tools.data
-            plain = [t.plain(i) for i in indices]
-            plain_batch = t.crops(indices, plain)
+            pos = {b: n for n, b in enumerate(sel)}
+            indices_sel = [indices[b] for b in sel]
+            plain = [t.plain(i) for i in indices_sel]
+            plain_batch = t.crops(indices_sel, plain)
             feats = t.features(plain_batch["image"]) if self.agent is not None else None
-            probs = self.distributions(feats, len(indices))
-            picks = self.choices(indices, probs)
+            probs = self.distributions(feats, len(sel))
+            picks = self.choices(indices_sel, probs)
             images, target, weight = images.clone(), target.clone(), weight.clone()
             asr = [b for b, k in enumerate(kinds) if k == "asr"]
             if asr:
-                params = [asr_params(plain[b], picks["x"][b], picks["r"][b], ds.params(indices[b]).flip) for b in asr]
+                params = [asr_params(plain[pos[b]], picks["x"][pos[b]], picks["r"][pos[b]], ds.params(indices[b]).flip)
+                          for b in asr]
                 crops = t.crops([indices[b] for b in asr], params)
                 images[asr], target[asr], weight[asr] = crops["image"], crops["target"], crops["weight"]
             aho = [b for b, k in enumerate(kinds) if k == "aho"]
             if aho:
-                images[aho] = plain_batch["image"][aho]
-                target[aho], weight[aho] = plain_batch["target"][aho], plain_batch["weight"][aho]
-                mask = self.masks([picks["cells"][b] if k == "aho" else None for b, k in enumerate(kinds)])
+                rows = [pos[b] for b in aho]
+                images[aho] = plain_batch["image"][rows]
+                target[aho], weight[aho] = plain_batch["target"][rows], plain_batch["weight"][rows]
+                mask = self.masks([picks["cells"][pos[b]] if k == "aho" else None for b, k in enumerate(kinds)])
             if self.channels_last:
                 images = images.contiguous(memory_format=torch.channels_last)
-            logs.update(self.choice_logs(probs, picks, kinds))
+            logs.update(self.choice_logs(probs, picks, [kinds[b] for b in sel]))
         logs.update(self.pose_step(images, target, weight, mask, kinds))
         if due:
-            logs.update(self.agent_step(indices, plain, plain_batch, feats, probs, picks))
+            logs.update(self.agent_step(indices_sel, plain, plain_batch, feats, probs, picks))
             self._agent_steps_this_epoch += 1
         return logs
 
@@ -543,10 +550,7 @@ class PengMethod(StandardMethod):
 
     def choice_logs(self, probs: dict[str, np.ndarray], picks: dict[str, list], kinds: list[str]) -> dict[str, float]:
         """The agent's mean distributions over the batch and the mean drawn scale factor / |rotation|."""
-        out = {f"p_scale{j}": float(v) for j, v in enumerate(probs["scale"].mean(axis=0))}
-        out.update({f"p_rot{j}": float(v) for j, v in enumerate(probs["rotation"].mean(axis=0))})
-        occ = probs["occlusion"]
-        out["occ_entropy"] = float(-(occ * np.log(np.clip(occ, 1e-30, None))).sum(axis=1).mean())
+        out = distribution_logs(probs)
         asr = [b for b, k in enumerate(kinds) if k == "asr"]
         if asr:
             out["asr_scale"] = float(np.mean([2.0 ** picks["x"][b] for b in asr]))
