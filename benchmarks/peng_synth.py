@@ -87,7 +87,8 @@ def distribution_figure(work: Path, png: Path, smooth: int = 10) -> Path:
     pre = pd.read_csv(work / "agent" / "steps.csv")
     joint = pd.read_csv(work / "joint" / "steps.csv")
     joint = joint.dropna(subset=["p_scale0"])
-    fig, axes = plt.subplots(2, 2, figsize=(9, 4.6), sharey="row")
+    fig, axes = plt.subplots(2, 2, figsize=(9, 5.2), sharey="row")
+    fig.subplots_adjust(hspace=0.4)
     for c, (name, frame) in enumerate((("agent pre-training", pre), ("joint training (agent batches)", joint))):
         frame = frame.reset_index(drop=True).rolling(smooth, min_periods=1).mean()
         im = _bins_panel(axes[0, c], frame, "p_scale", SCALE_BINS.centers, "x={:+.1f}",
@@ -157,18 +158,21 @@ def occlusion_figure(work: Path, data_root: Path, png: Path, n: int = 6, seed: i
         h, w = img.shape[:2]
         chosen = sample_cells(probs[c], 2, rng)
         uniform = sample_cells(np.full(gh * gw, 1 / (gh * gw)), 2, rng)
-        for r, (title, cells) in enumerate((("agent p(cell)", None), ("agent's 2 cells", chosen),
+        for r, (title, cells) in enumerate((("agent p(cell), %", None), ("agent's 2 cells", chosen),
                                             ("random 2 cells", uniform))):
             ax = axes[r, c]
             ax.imshow(img)
-            if cells is None:
-                ax.imshow(probs[c].reshape(gh, gw), extent=(0, w, h, 0), alpha=0.55, cmap="magma",
-                          vmin=0, vmax=max(0.25, float(probs.max())), interpolation="nearest")
+            if cells is None:  # the probability of each cell, in percent (uniform: 100 / cells)
+                for cell, v in enumerate(probs[c]):
+                    y, x = divmod(cell, gw)
+                    ax.text((x + 0.5) * w / gw, (y + 0.5) * h / gh, f"{100 * v:.0f}", color="white", fontsize=7,
+                            ha="center", va="center", fontweight="bold",
+                            bbox={"facecolor": "black", "alpha": 0.45, "pad": 1, "linewidth": 0})
             else:
                 for cell in cells:
                     y, x = divmod(cell, gw)
                     ax.add_patch(patches.Rectangle((x * w / gw, y * h / gh), w / gw, h / gh, facecolor="black",
-                                                   alpha=0.6, edgecolor="red", linewidth=1))
+                                                   alpha=0.8, edgecolor="red", linewidth=2))
             for k in range(1, gw):
                 ax.axvline(k * w / gw, color="white", linewidth=0.3)
             for k in range(1, gh):
