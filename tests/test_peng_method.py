@@ -338,3 +338,33 @@ def test_agent_grid_matches_masks(shared_data, tmp_path, standard, agent_run):
     m = method.masks([[0, 11], None])
     assert torch.equal(m[0], torch.from_numpy(cell_mask([0, 11], (4, 3)))) and bool((m[1] == 1).all())
     assert COCO.num_joints == 17
+
+
+def test_ddp_runs_pretraining_and_joint_training_on_two_cpu_ranks(shared_data, tmp_path, standard):
+    """torchrun with Gloo: the agent is DDP-wrapped too (every head gets a gradient, so no rank waits)."""
+    import os
+    import subprocess
+    import sys
+
+    d = shared_data / "coco"
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("model:\n  arch: simplebaseline_res18\n  kwargs: {stem_width: 8, deconv_channels: [16, 16, 16],"
+                   " skip_connections: true}\ndata: {sigma: 2.0}\n")
+    common = ["--data", "coco", "--train-ann", str(d / "test_coco.json"), "--train-images", str(d), "--val-ann",
+              str(d / "test_coco.json"), "--val-images", str(d), "--config", str(cfg), "--input-size", "128x96",
+              "--batch-size", "2", "--threads", "1", "--device", "cpu", "--epochs", "1"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                        os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    run = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "robustpose",
+           "train"]
+    agent = subprocess.run([*run, "peng-agent", *common, "--init", str(standard), "--mode", "asr+aho",
+                            "--agent-width", "8", "--out", str(tmp_path / "ag")], env=env, capture_output=True, check=False,
+                           text=True, timeout=600)
+    assert agent.returncode == 0, agent.stderr[-2000:]
+    joint = subprocess.run([*run, "peng", *common, "--init", str(standard), "--agent", str(tmp_path / "ag" /
+                                                                                          "checkpoint.pth"),
+                            "--mode", "asr", "--agent-every", "batch", "--out", str(tmp_path / "pj")], env=env, check=False,
+                           capture_output=True, text=True, timeout=600)
+    assert joint.returncode == 0, joint.stderr[-2000:]
+    rows = list(csv.DictReader((tmp_path / "pj" / "log.csv").open()))
+    assert "loss_agent" in rows[0] and "loss_asr" in rows[0]

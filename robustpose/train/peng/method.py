@@ -219,6 +219,12 @@ def _ddp(module: nn.Module, device: torch.device) -> nn.Module:
     return module
 
 
+def untrained_heads(logits: dict[str, torch.Tensor], heads: tuple[str, ...] | list[str]) -> torch.Tensor:
+    """0 times the logits of the heads that do not learn: added to the loss so that every agent parameter gets a
+    (zero) gradient, as DistributedDataParallel needs."""
+    return sum((0.0 * v.sum() for h, v in logits.items() if h not in heads), torch.zeros(()))
+
+
 def softmax_np(logits: torch.Tensor) -> np.ndarray:
     return torch.softmax(logits.detach().double(), dim=1).cpu().numpy()
 
@@ -313,7 +319,7 @@ class PengAgentMethod(MethodBase):
             self.agent.train()
             logits = self.agent(feats)
             kls = {h: kl_loss(torch.from_numpy(targets[h]).to(self.device), logits[h]) for h in self.heads}
-            loss = sum(kls.values())
+            loss = sum(kls.values()) + untrained_heads(logits, self.heads).to(self.device)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -542,6 +548,7 @@ class PengMethod(StandardMethod):
         self.agent.train()
         logits = self.agent(feats)
         loss = sum(kl_loss(torch.from_numpy(targets[h]).to(self.device), logits[h]) for h in self.heads)
+        loss = loss + untrained_heads(logits, self.heads).to(self.device)
         self.agent_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.agent_optimizer.step()
