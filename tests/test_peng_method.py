@@ -368,3 +368,20 @@ def test_ddp_runs_pretraining_and_joint_training_on_two_cpu_ranks(shared_data, t
     assert joint.returncode == 0, joint.stderr[-2000:]
     rows = list(csv.DictReader((tmp_path / "pj" / "log.csv").open()))
     assert "loss_agent" in rows[0] and "loss_asr" in rows[0]
+
+
+@pytest.mark.parametrize("dataset, ann", [("mpii", "mpii/test_mpii.json"), ("ochuman", "ochuman/test_ochuman.json")])
+def test_mpii_and_ochuman_pretrain_and_train(shared_data, tmp_path, dataset, ann):
+    a, images = shared_data / ann, shared_data / ann.split("/")[0]
+    data = {"dataset": dataset, "train_ann": str(a), "train_images": str(images), "val_ann": str(a),
+            "val_images": str(images)}
+    std = train(tiny(shared_data, tmp_path / "s", data=data), StandardMethod).best
+    ag = train(tiny(shared_data, tmp_path / "a", data=data, method="peng-agent",
+                    method_settings={"init": str(std), "mode": "asr+aho", "agent_width": 8, "samples_per_epoch": 8}),
+               PengAgentMethod)
+    assert np.isfinite(ag.log[0]["kl_scale"]) and np.isfinite(ag.log[0]["kl_occlusion"])
+    result = train(tiny(shared_data, tmp_path / "p", data=data, method="peng",
+                        method_settings={"init": str(std), "agent": str(ag.checkpoint), "mode": "asr+aho",
+                                         "agent_every": "batch"}), PengMethod)
+    assert {"loss_asr", "loss_aho", "harder_scale", "harder_occlusion"} <= set(result.log[0])
+    assert load_checkpoint(result.best).meta.keypoints == ("mpii" if dataset == "mpii" else "coco")
