@@ -32,7 +32,7 @@ from robustpose.train.peng import (
     cell_mask,
     move_target,
 )
-from robustpose.train.peng.bins import asr_params
+from robustpose.train.peng.bins import asr_params, sample_value
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -100,8 +100,6 @@ def test_a_thirds_step_feeds_random_asr_and_aho_samples(shared_data, tmp_path, s
         elif b < 4:  # asr: re-cropped inside the drawn bins, the random crop's flip kept
             rng = ds.extras_rng(i, "peng-asr")
             probs = method.distributions(method.tools.features(ds.crop(i, plain)["image"][None]), 1)
-            from robustpose.train.peng.bins import sample_value
-
             js, x = sample_value(probs["scale"][0], SCALE_BINS, rng)
             jr, r = sample_value(probs["rotation"][0], ROTATION_BINS, rng)
             assert abs(x - SCALE_BINS.centers[js]) <= SCALE_BINS.sigma and abs(r - ROTATION_BINS.centers[jr]) <= 5

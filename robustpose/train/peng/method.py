@@ -162,7 +162,6 @@ class AgentTools:
         self.channels_last = bool(config.channels_last)
         self.decode, self.sigma = config.decode, float(config.data.sigma)
         self.heatmap_size = tuple(config.data.heatmap_size)
-        self.grid_input = tuple(config.data.input_size)
         self.data: TopDownDataset | None = None
 
     def bind(self, train_set: TopDownDataset) -> None:
@@ -264,7 +263,7 @@ class PengAgentMethod(MethodBase):
         self.tools.bind(train_set)
 
     def start_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+        """Nothing to schedule: the agent's learning rate is constant (the code's)."""
 
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])

@@ -138,7 +138,7 @@ def person_scores(pred: np.ndarray, target: np.ndarray, weight: np.ndarray, kset
     if kset.name == "mpii":
         head = np.linalg.norm(gt[:, MPII_NECK] - gt[:, MPII_HEAD_TOP], axis=-1)
         has_head = w[:, MPII_NECK] & w[:, MPII_HEAD_TOP]
-        # without both head joints: a sixth of the box height stands in for the head segment
+        # without both head joints: a sixth of the box's side (square root of its area) stands in for the head
         head = np.where(has_head, head, np.sqrt(areas) / 6)
         hit = (np.sqrt(d2) <= 0.5 * np.maximum(head, 1e-6)[:, None]).astype(np.float64)
     else:
