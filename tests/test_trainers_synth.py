@@ -49,3 +49,20 @@ def test_every_advmix_mixer_is_a_row_and_rows_build_their_methods(bench, tmp_pat
     assert advmix.keywords["settings"].gen_width == 8
     assert advmix.keywords["settings"].init == str(tmp_path / "init.pth")
     assert bench.ROWS["standard"](ctx).keywords["settings"].init == str(tmp_path / "init.pth")
+
+
+def test_peng_rows_share_one_pre_trained_agent(bench, tmp_path):
+    from robustpose.train.peng import MODES
+
+    assert {f"peng-{m}" for m in MODES} <= set(bench.ROWS)
+    ctx = bench.RowContext(init=tmp_path / "init.pth", data=tmp_path, work=tmp_path, seed=1)
+    random = bench.ROWS["peng-random"](ctx).keywords["settings"]
+    assert random.mode == "random" and random.agent == "" and random.init == str(tmp_path / "init.pth")
+    agent = tmp_path / "runs" / "peng-agent" / "checkpoint.pth"
+    agent.parent.mkdir(parents=True)
+    agent.write_bytes(b"")  # there already: reused, not trained again
+    for mode in ("asr", "aho", "asr+aho"):
+        settings = bench.ROWS[f"peng-{mode}"](ctx).keywords["settings"]
+        assert settings.mode == mode and settings.agent == str(agent)
+        assert (settings.split, settings.agent_every) == ("auto", "epoch")  # the method's defaults
+    assert bench.PENG_AGENT == {"mode": "asr+aho", "agent_width": 32, "samples_per_epoch": 2048, "epochs": 1}

@@ -22,6 +22,7 @@ from .lift import lift_group
 from .synth import synth_cmd
 from .train import train_group
 from .train_advmix import advmix_cmd
+from .train_peng import peng_agent_cmd, peng_cmd
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
 
@@ -45,6 +46,8 @@ cli.add_command(synth_cmd)
 cli.add_command(eval_cmd)
 cli.add_command(leaderboard_cmd)
 train_group.add_command(advmix_cmd)
+train_group.add_command(peng_agent_cmd)
+train_group.add_command(peng_cmd)
 cli.add_command(train_group)
 cli.add_command(demo_cmd)
 cli.add_command(lift_group)

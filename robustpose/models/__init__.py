@@ -19,7 +19,7 @@ from .checkpoint import (
 from .hrnet import PoseHighResolutionNet, hrnet_stages
 from .metadata import IMAGENET_MEAN, IMAGENET_STD, CheckpointMeta, default_meta
 from .registry import MODELS, create_model, list_models, register_model
-from .resnet import PoseResNet
+from .resnet import PoseResNet, apply_feature_mask
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -32,6 +32,7 @@ __all__ = [
     "OnnxHeatmapModel",
     "PoseHighResolutionNet",
     "PoseResNet",
+    "apply_feature_mask",
     "canonical_keys",
     "compare_state_dict",
     "create_model",

@@ -136,7 +136,7 @@ def canonical_keys(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tens
     out: dict[str, torch.Tensor] = {}
     detected = ""
     for key, value in sd.items():
-        k = key[len("module."):] if key.startswith("module.") else key
+        k = key.removeprefix("module.")
         if k.startswith("data_preprocessor."):
             continue
         for prefix, fmt in (("backbone.", None), ("head.", "mmpose-1.x"), ("keypoint_head.", "mmpose-0.x")):

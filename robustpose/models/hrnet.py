@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .resnet import BLOCKS, BN_MOMENTUM, Bottleneck, make_res_layer
+from .resnet import BLOCKS, BN_MOMENTUM, Bottleneck, apply_feature_mask, make_res_layer
 
 
 @dataclass(frozen=True)
@@ -140,15 +140,31 @@ class PoseHighResolutionNet(nn.Module):
         self.final_layer = nn.Conv2d(pre[0], num_joints, final_conv_kernel, stride=1,
                                      padding=1 if final_conv_kernel == 3 else 0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _stages(self, x: torch.Tensor, feature_mask: torch.Tensor | None, last: int) -> list[torch.Tensor]:
+        """Branch outputs after transition ``last`` (``last`` 3: the four branches entering stage 4) or, for
+        ``last`` 4, after stage 4; every stage's and transition's outputs times ``feature_mask``."""
         x = self.relu(self.bn1(self.conv1(x)))
         x = self.relu(self.bn2(self.conv2(x)))
-        xs = [self.layer1(x)]
+        xs = [apply_feature_mask(self.layer1(x), feature_mask)]
         for k in range(3):
             transition = getattr(self, f"transition{k + 1}")
             xs = [
                 xs[i] if t is None else t(xs[min(i, len(xs) - 1)])
                 for i, t in enumerate(transition)
             ]
-            xs = getattr(self, f"stage{k + 2}")(xs)
-        return self.final_layer(xs[0])
+            xs = [apply_feature_mask(b, feature_mask) for b in xs]
+            if k + 1 == last:
+                return xs
+            xs = [apply_feature_mask(b, feature_mask) for b in getattr(self, f"stage{k + 2}")(xs)]
+        return xs
+
+    def stage_features(self, x: torch.Tensor, feature_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The four branches entering stage 4 (strides 4, 8, 16, 32: stage 3's outputs and the new lowest-resolution
+        branch), each times ``feature_mask`` ``(B, 1, h, w)`` nearest-upsampled to it; stage 4 and the head are not
+        run."""
+        return self._stages(x, feature_mask, last=3)
+
+    def forward(self, x: torch.Tensor, feature_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Heatmaps of ``x``; ``feature_mask`` (training-time occlusion only) multiplies every stage's and
+        transition's branch outputs."""
+        return self.final_layer(self._stages(x, feature_mask, last=4)[0])

@@ -10,9 +10,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 BN_MOMENTUM = 0.1
+
+
+def apply_feature_mask(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """``x`` ``(B, C, H, W)`` times ``mask`` ``(B, 1, h, w)`` nearest-upsampled to ``(H, W)``; ``x`` when ``mask`` is None.
+
+    The grid mask of Peng et al.'s hierarchical occlusion: one coarse mask, the same cells zeroed at every level.
+    """
+    if mask is None:
+        return x
+    return x * F.interpolate(mask.to(x.dtype), size=x.shape[-2:], mode="nearest")
 
 
 class BasicBlock(nn.Module):
@@ -60,10 +71,10 @@ class Bottleneck(nn.Module):
         return self.relu(out + residual)
 
 
-BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
+BLOCKS: dict[str, type[BasicBlock | Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-def make_res_layer(block: type[BasicBlock] | type[Bottleneck], inplanes: int, planes: int, blocks: int,
+def make_res_layer(block: type[BasicBlock | Bottleneck], inplanes: int, planes: int, blocks: int,
                    stride: int = 1) -> nn.Sequential:
     """A ResNet stage of ``blocks`` blocks; block 0 gets ``downsample.0`` (1x1 conv) / ``.1`` (BN) when needed."""
     downsample = None
@@ -142,15 +153,22 @@ class PoseResNet(nn.Module):
         self.final_layer = nn.Conv2d(inplanes, num_joints, final_conv_kernel, stride=1,
                                      padding=1 if final_conv_kernel == 3 else 0)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def stage_features(self, x: torch.Tensor, feature_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The backbone's stage outputs ``[layer1, layer2, layer3, layer4]`` (strides 4, 8, 16, 32), each times
+        ``feature_mask`` ``(B, 1, h, w)`` nearest-upsampled to it (:func:`apply_feature_mask`); the deconvolution
+        head is not run."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        feats = []
+        for k in range(1, 5):
+            x = apply_feature_mask(getattr(self, f"layer{k}")(x), feature_mask)
+            feats.append(x)
+        return feats
+
+    def forward(self, x: torch.Tensor, feature_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Heatmaps of ``x``; ``feature_mask`` (training-time occlusion only) multiplies every stage output."""
+        c1, c2, c3, x = self.stage_features(x, feature_mask)
         if self.skip_layers is None:
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
             return self.final_layer(self.deconv_layers(x))
-        c1 = self.layer1(x)
-        c2 = self.layer2(c1)
-        c3 = self.layer3(c2)
-        x = self.layer4(c3)
         for k, (lateral, c) in enumerate(zip(self.skip_layers, (c3, c2, c1))):
             x = self.deconv_layers[3 * k:3 * k + 3](x) + lateral(c)
         return self.final_layer(x)

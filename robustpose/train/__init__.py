@@ -8,9 +8,11 @@ from .advmix import AdvMixConfig, AdvMixMethod
 from .config import PRESETS, DataConfig, ModelConfig, OptimConfig, TrainConfig, resolve_config
 from .engine import Callbacks, TrainResult, train
 from .method import Method, MethodBase
+from .peng import PengAgentConfig, PengAgentMethod, PengConfig, PengMethod
 from .standard import JointsMSELoss, StandardConfig, StandardMethod
 
-METHODS: dict[str, type] = {"standard": StandardMethod, "advmix": AdvMixMethod}
+METHODS: dict[str, type] = {"standard": StandardMethod, "advmix": AdvMixMethod, "peng": PengMethod,
+                             "peng-agent": PengAgentMethod}
 
 __all__ = [
     "METHODS",
@@ -24,6 +26,10 @@ __all__ = [
     "MethodBase",
     "ModelConfig",
     "OptimConfig",
+    "PengAgentConfig",
+    "PengAgentMethod",
+    "PengConfig",
+    "PengMethod",
     "StandardConfig",
     "StandardMethod",
     "TrainConfig",
