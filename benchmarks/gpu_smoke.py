@@ -33,13 +33,20 @@ from robustpose.inference.evaluate import EvalSpec, evaluate_checkpoint
 from robustpose.models import load_checkpoint
 from robustpose.train import PRESETS, StandardConfig, StandardMethod, resolve_config, train
 from robustpose.train.advmix import AdvMixConfig, AdvMixMethod
+from robustpose.train.peng import PengAgentConfig, PengAgentMethod, PengConfig, PengMethod
 
-# trainer -> method factory from the standard checkpoint (the first row trains it) and whether the run is the tiny
-# CPU one (official widths on CUDA, slim auxiliary networks on the CPU); every METHODS key needs one
+# trainer -> method factory from the smoke run's folder of runs (standard trains first: the others start from its
+# checkpoint; peng-agent before peng, whose agent it is) and whether the run is the tiny CPU one (official widths on
+# CUDA, slim auxiliary networks on the CPU); every METHODS key needs one, in an order that satisfies those needs
 SMOKE: dict[str, Callable[[Path, bool], object]] = {
-    "standard": lambda init, tiny: partial(StandardMethod, settings=StandardConfig()),
-    "advmix": lambda init, tiny: partial(AdvMixMethod, settings=AdvMixConfig(init=str(init),
-                                                                            gen_width=8 if tiny else 64)),
+    "standard": lambda runs, tiny: partial(StandardMethod, settings=StandardConfig()),
+    "advmix": lambda runs, tiny: partial(AdvMixMethod, settings=AdvMixConfig(
+        init=str(runs / "standard" / "checkpoint.pth"), gen_width=8 if tiny else 64)),
+    "peng-agent": lambda runs, tiny: partial(PengAgentMethod, settings=PengAgentConfig(
+        init=str(runs / "standard" / "checkpoint.pth"), mode="asr+aho", agent_width=16 if tiny else 256)),
+    "peng": lambda runs, tiny: partial(PengMethod, settings=PengConfig(
+        init=str(runs / "standard" / "checkpoint.pth"), agent=str(runs / "peng-agent" / "checkpoint.pth"),
+        mode="asr+aho")),
 }
 TINY = {"data": {"input_size": [64, 64], "heatmap_size": [16, 16]}, "batch_size": 2,
         "model": {"arch": "simplebaseline_res18",
@@ -78,12 +85,12 @@ def main(argv: list[str] | None = None) -> int:
 
     init = args.work / "runs" / "standard" / "checkpoint.pth"
     rows = []
-    for name in ["standard", *[m for m in args.methods if m != "standard"]]:  # standard first: the others' init
+    for name in [m for m in SMOKE if m == "standard" or m in args.methods]:  # SMOKE's order: what each needs first
         out = args.work / "runs" / name
         shutil.rmtree(out, ignore_errors=True)  # a smoke run always measures afresh
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        result = train(resolve_config(*layers(args, data, out)), SMOKE[name](init, device.type != "cuda"))
+        result = train(resolve_config(*layers(args, data, out)), SMOKE[name](args.work / "runs", device.type != "cuda"))
         rows.append((name, result.timings["steps"], result.timings["steps"] / result.timings["compute_s"],
                      peak_memory_mib(device)))
 
