@@ -22,7 +22,8 @@ import sys
 import time
 
 COMMANDS = ([], ["corrupt"], ["build-c"], ["verify-c"], ["synth"], ["eval"], ["leaderboard"], ["train"],
-            ["train", "standard"], ["train", "advmix"], ["demo"])
+            ["train", "standard"], ["train", "advmix"], ["train", "asda"], ["parts"], ["parts", "build"],
+            ["parts", "synth"], ["demo"])
 
 # What robustpose.cli.main imported at start-up before issue 16 (each command module imported its library eagerly).
 EAGER_IMPORTS = ("torch", "robustpose.models", "robustpose.inference", "robustpose.inference.evaluate",

@@ -5,16 +5,19 @@ A method class takes ``(model, config, device)`` and reads its settings dataclas
 """
 
 from .advmix import AdvMixConfig, AdvMixMethod
+from .asda import ASDAConfig, ASDAMethod
 from .config import PRESETS, DataConfig, ModelConfig, OptimConfig, TrainConfig, resolve_config
 from .engine import Callbacks, TrainResult, train
 from .method import Method, MethodBase
 from .standard import JointsMSELoss, StandardConfig, StandardMethod
 
-METHODS: dict[str, type] = {"standard": StandardMethod, "advmix": AdvMixMethod}
+METHODS: dict[str, type] = {"standard": StandardMethod, "advmix": AdvMixMethod, "asda": ASDAMethod}
 
 __all__ = [
     "METHODS",
     "PRESETS",
+    "ASDAConfig",
+    "ASDAMethod",
     "AdvMixConfig",
     "AdvMixMethod",
     "Callbacks",
