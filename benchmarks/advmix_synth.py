@@ -26,31 +26,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import time
-from functools import partial
 from pathlib import Path
 
-import pandas as pd
 import torch
+from trainers_synth import protocol_arguments, run_rows
 
-from robustpose.corruptions import SEVERITIES, corruption_names
-from robustpose.datasets.build_c import BuildConfig, build_c
-from robustpose.datasets.synthpose import SynthConfig, generate_split
-from robustpose.inference import InferenceConfig
-from robustpose.inference.evaluate import EvalSpec, evaluate_checkpoint
 from robustpose.datasets.keypoints import COCO
-from robustpose.models import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint, torch_load
-from robustpose.report.evaluate import evaluate_run
-from robustpose.report.leaderboard import build_leaderboard, leaderboard_markdown
-from robustpose.report.render import markdown_table
-from robustpose.train import PRESETS, Callbacks, StandardConfig, StandardMethod, TrainConfig, resolve_config, train
-from robustpose.train.advmix.method import KD_INPUTS
+from robustpose.models import IMAGENET_MEAN, IMAGENET_STD, torch_load
 from robustpose.train.advmix import (
     LEARNED,
     MIXERS,
     AdvMixConfig,
-    AdvMixMethod,
     MixGenerator,
     auto_depth,
     make_views,
@@ -59,47 +45,14 @@ from robustpose.train.advmix import (
     sample_views,
     view_kinds,
 )
+from robustpose.train.advmix.method import KD_INPUTS
 from robustpose.train.data import TopDownDataset, read_samples
-
-PRESET = "cpu-synth"
-
-
-def synth_data(root: Path, n_train: int, n_val: int, seed: int) -> None:
-    """Render the SynthPose splits under ``root`` unless they are there."""
-    for split, count in (("train", n_train), ("val", n_val)):
-        if not (root / "annotations" / f"person_keypoints_{split}.json").exists():
-            generate_split(root, split, count, SynthConfig(), seed)
-
-
-def config_for(data_root: Path, out: Path, epochs: int, seed: int, scale_schedule: bool) -> TrainConfig:
-    """The preset with this run's data, length and seed (milestones scaled to ``epochs`` when fine-tuning)."""
-    preset = PRESETS[PRESET]
-    layer = {"data": {"root": str(data_root)}, "epochs": epochs, "seed": seed, "device": "cpu", "out": str(out)}
-    if scale_schedule:
-        full = preset["epochs"]
-        layer["optim"] = {"milestones": [max(1, round(m * epochs / full)) for m in preset["optim"]["milestones"]]}
-    return resolve_config(preset, layer)
-
-
-def factory(method: str, init: Path, gen_width: int, probe_every: int, kd_input: str = "mix"):
-    if method == "standard":
-        return partial(StandardMethod, settings=StandardConfig(init=str(init)))
-    settings = AdvMixConfig(init=str(init), mixer=method, gen_width=gen_width, kd_input=kd_input,
-                            probe_every=probe_every if method in LEARNED else 0)
-    return partial(AdvMixMethod, settings=settings)
 
 
 def label(method: str, kd_input: str) -> str:
-    """The method's name in the tables and its run folder: AdvMix methods get ``[kd_input=clean]`` for the paper's
-    distillation variant."""
+    """The method's row in ``trainers_synth.ROWS`` and its run folder: AdvMix methods get ``[kd_input=clean]`` for
+    the paper's distillation variant."""
     return method if method == "standard" or kd_input == "mix" else f"{method}[kd_input={kd_input}]"
-
-
-def evaluate(ckpt: Path, spec: EvalSpec, complete: bool) -> dict:
-    """Predict every cell with ``ckpt``, score it, return its summary."""
-    evaluate_checkpoint(load_checkpoint(ckpt), spec, InferenceConfig(flip_test=False, device="cpu", batch_size=64))
-    evaluate_run(spec.out, "coco", spec.ann, out=spec.out, partial=not complete)
-    return json.loads((spec.out / "summary.json").read_text())
 
 
 def mix_figure(run: Path, data_root: Path, png: Path, n: int = 4, seed: int = 0) -> Path:
@@ -132,7 +85,7 @@ def mix_figure(run: Path, data_root: Path, png: Path, n: int = 4, seed: int = 0)
     with torch.no_grad():
         weights = {"trained": mix_weights(settings.mixer, views, trained.eval()),
                    "fresh": mix_weights(settings.mixer, views, fresh.eval())}
-    show = lambda x: (x * std[0] + mean[0]).clamp(0, 1).permute(1, 2, 0).numpy()  # noqa: E731
+    show = lambda x: (x * std[0] + mean[0]).clamp(0, 1).permute(1, 2, 0).numpy()
     cols = [*(f"view: {k}" for k in kinds), "mix (trained G)",
             *(f"w_{k} trained" for k in kinds), *(f"w_{k} fresh G" for k in kinds)]
     fig, axes = plt.subplots(len(images), len(cols), figsize=(1.3 * len(cols), 1.9 * len(images)), squeeze=False)
@@ -155,91 +108,20 @@ def mix_figure(run: Path, data_root: Path, png: Path, n: int = 4, seed: int = 0)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--work", type=Path, required=True, help="working folder (data, runs, evaluations, tables)")
-    parser.add_argument("--train", type=int, default=2000, help="SynthPose training images")
-    parser.add_argument("--val", type=int, default=200, help="SynthPose validation images")
-    parser.add_argument("--data-seed", type=int, default=0)
-    parser.add_argument("--standard", type=Path, default=None, help="standard checkpoint (default: train one)")
-    parser.add_argument("--standard-epochs", type=int, default=PRESETS[PRESET]["epochs"])
-    parser.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs, the same for every method")
-    parser.add_argument("--methods", nargs="+", default=["standard", *MIXERS],
-                        choices=["standard", *MIXERS])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--gen-width", type=int, default=16, help="AdvMix generator width (official: 64)")
+    protocol_arguments(parser)
+    parser.add_argument("--methods", nargs="+", default=["standard", *MIXERS], choices=["standard", *MIXERS])
     parser.add_argument("--kd-input", choices=KD_INPUTS, default="mix",
                         help="AdvMix methods: the student's input in the distillation term (mix: the official code; "
                              "clean: the paper's figure)")
-    parser.add_argument("--corruptions", nargs="+", default=list(corruption_names("benchmark")))
-    parser.add_argument("--severities", type=int, nargs="+", default=list(SEVERITIES))
-    parser.add_argument("--probe-every", type=int, default=10,
-                        help="learned mixers: log the pose loss on the equal mix every N steps (steps.csv)")
     parser.add_argument("--figure", type=Path, default=None,
                         help="also write the views / mix / weight-map picture of the first learned-mixer run here")
     args = parser.parse_args()
-    complete = sorted(args.corruptions) == sorted(corruption_names("benchmark")) and \
-        sorted(args.severities) == list(SEVERITIES)
-
-    work = args.work
-    data = work / "synthpose"
-    synth_data(data, args.train, args.val, args.data_seed)
-    val_ann = data / "annotations" / "person_keypoints_val.json"
-    data_c = work / "synthpose-C"
-    build_c(BuildConfig(out=data_c, images_dir=data / "images", dataset="coco", ann_file=val_ann,
-                        corruptions=tuple(args.corruptions), severities=tuple(args.severities)))
-
-    init = args.standard
-    if init is None:
-        init = work / "runs" / "standard-scratch" / "checkpoint.pth"
-        if not init.exists():
-            train(config_for(data, init.parent, args.standard_epochs, 0, scale_schedule=False), StandardMethod)
-
-    rows, evals = [], []
-    for method in args.methods:
-        for seed in args.seeds:
-            name = f"{label(method, args.kd_input)}-s{seed}"
-            out = work / "runs" / name
-            if not (out / "checkpoint.pth").exists():
-                steps: list[dict] = []
-                on_step = lambda epoch, step, logs: steps.append({"epoch": epoch, "step": step, **logs})  # noqa: E731
-                t = time.perf_counter()
-                result = train(config_for(data, out, args.epochs, seed, scale_schedule=True),
-                               factory(method, init, args.gen_width, args.probe_every, args.kd_input),
-                               callbacks=Callbacks(on_step=on_step))
-                timing = {**result.timings, "wall_s": time.perf_counter() - t}
-                (out / "timing.json").write_text(json.dumps(timing))
-                pd.DataFrame(steps).to_csv(out / "steps.csv", index=False)
-            timing = json.loads((out / "timing.json").read_text())
-            spec = EvalSpec(dataset="coco", ann=val_ann, images=data / "images", out=work / "eval" / name,
-                            corruptions=tuple(args.corruptions), severities=tuple(args.severities), data_c=data_c)
-            summary = evaluate(out / "checkpoint.pth", spec, complete)
-            evals.append(spec.out)
-            rows.append({"method": label(method, args.kd_input), "seed": seed, "clean_AP": summary["clean"]["AP"],
-                         "mPC": summary["mPC"], "rPC": summary["rPC"], "steps_per_s": timing["steps"] / timing["compute_s"]})
-
-    runs = pd.DataFrame(rows)
-    table = runs.groupby("method", sort=False).agg(seeds=("seed", "count"), clean_AP=("clean_AP", "mean"),
-                                                   mPC=("mPC", "mean"), rPC=("rPC", "mean"),
-                                                   steps_per_s=("steps_per_s", "mean"))
-    if "standard" in table.index:
-        base = table.loc["standard"]
-        table["d_clean_AP"] = table["clean_AP"] - base["clean_AP"]
-        table["d_mPC"] = table["mPC"] - base["mPC"]
-        table["step_time_ratio"] = base["steps_per_s"] / table["steps_per_s"]
-    leaderboard = leaderboard_markdown(build_leaderboard(evals))
-    report = (f"# AdvMix on SynthPose ({PRESET}; {args.train} train / {args.val} val images; standard "
-              f"{args.standard_epochs} epochs, then {args.epochs} fine-tuning epochs per method; seeds "
-              f"{args.seeds}; {'15 x 5 corruptions' if complete else 'PARTIAL corruption set'})\n\n"
-              f"## Per method (mean over seeds; d_ = difference from standard fine-tuning)\n\n"
-              f"{markdown_table(table)}\n\n## Per run\n\n{markdown_table(runs.set_index('method'))}\n\n"
-              f"## Leaderboard\n\n{leaderboard}\n")
     stem = "advmix_synth" if args.kd_input == "mix" else f"advmix_synth_kd-{args.kd_input}"
-    (work / f"{stem}.md").write_text(report)
-    runs.to_csv(work / f"{stem}_runs.csv", index=False)
-    print(report)
+    run_rows(args, [label(m, args.kd_input) for m in args.methods], stem, "AdvMix on SynthPose")
     learned = [m for m in args.methods if m in LEARNED]
     if args.figure and learned:
-        run = work / "runs" / f"{label(learned[0], args.kd_input)}-s{args.seeds[0]}"
-        print(f"wrote {mix_figure(run, data, args.figure)}")
+        run = args.work / "runs" / f"{label(learned[0], args.kd_input)}-s{args.seeds[0]}"
+        print(f"wrote {mix_figure(run, args.work / 'synthpose', args.figure)}")
 
 
 if __name__ == "__main__":

@@ -50,7 +50,8 @@ MODULES: dict[str, list[str]] = {
     "robustpose/augment/autoaugment.py": ["tests/test_advmix_augment.py", "tests/test_augment_tables.py"],
     "robustpose/augment/ops.py": ["tests/test_advmix_augment.py", "tests/test_augment_tables.py"],
     "robustpose/corruptions/noise.py": ["tests/test_corruptions_fidelity.py", "tests/test_corruptions_input.py"],
-    "robustpose/train/advmix/method.py": ["tests/test_advmix_method.py", "tests/test_advmix_step.py"],
+    "robustpose/train/advmix/method.py": ["tests/test_advmix_method.py", "tests/test_advmix_step.py",
+                                          "tests/test_advmix_method_pinned.py"],
 }
 
 
@@ -58,7 +59,7 @@ def resolve(name: str) -> str:
     """A module path from a full path or a unique suffix / stem (``coco``, ``advmix/method``)."""
     if name in MODULES:
         return name
-    hits = [m for m in MODULES if m.endswith(f"/{name}") or m.endswith(f"/{name}.py") or Path(m).stem == name]
+    hits = [m for m in MODULES if m.endswith((f"/{name}", f"/{name}.py")) or Path(m).stem == name]
     if len(hits) != 1:
         raise SystemExit(f"{name!r} names {len(hits)} modules; choose one of:\n  " + "\n  ".join(MODULES))
     return hits[0]
