@@ -13,7 +13,8 @@
 A finished run (its ``checkpoint.pth``) and a finished evaluation (its ``summary.json``) are reused, so the
 benchmark can be spread over several sittings: rerun with other ``--rows`` into the same ``--work`` and the table
 covers every row asked for. The protocol is the module's defaults and is the same for every row; a row only names a
-trainer and that trainer's own settings (the AdvMix generator width is 16 instead of 64 to fit a CPU).
+trainer and that trainer's own settings (the AdvMix and ASDA generator widths are 16 instead of 64 to fit a CPU;
+ASDA's part pool is exported once from the SynthPose training images into ``work/parts``).
 
 A row is a function of a :class:`RowContext` returning the method factory ``train`` takes; a trainer adds its rows to
 ``ROWS`` with one entry each.
@@ -39,6 +40,7 @@ import pandas as pd
 
 from robustpose.corruptions import SEVERITIES, corruption_names
 from robustpose.datasets.build_c import BuildConfig, build_c
+from robustpose.datasets.parts import build_pool, synth_sources
 from robustpose.datasets.synthpose import SynthConfig, generate_split
 from robustpose.inference import InferenceConfig
 from robustpose.inference.evaluate import EvalSpec, evaluate_checkpoint
@@ -48,6 +50,7 @@ from robustpose.report.leaderboard import build_leaderboard, leaderboard_markdow
 from robustpose.report.render import markdown_table
 from robustpose.train import PRESETS, Callbacks, StandardConfig, StandardMethod, TrainConfig, resolve_config, train
 from robustpose.train.advmix import LEARNED, MIXERS, AdvMixConfig, AdvMixMethod
+from robustpose.train.asda import ASDAConfig, ASDAMethod
 
 PRESET = "cpu-synth"
 
@@ -80,10 +83,33 @@ def advmix_row(mixer: str, kd_input: str = "mix") -> Callable[[RowContext], obje
     return row
 
 
+def part_pool(ctx: RowContext) -> Path:
+    """ASDA's part pool, exported once from the SynthPose *training* images (``robustpose parts synth``; the
+    validation images never feed it) into ``work/parts``."""
+    pool = ctx.work / "parts"
+    if not (pool / "pool.json").exists():
+        build_pool(synth_sources(ctx.data), pool)
+    return pool
+
+
+def asda_row(random: bool) -> Callable[[RowContext], object]:
+    """A row for ASDA (``random``: the SDA-random baseline); the generator width is ``--gen-width`` (the official
+    ResNet-18 has 64), the generator is saved every epoch for docs/asda.md's figures (it changes nothing else)."""
+
+    def row(ctx: RowContext):
+        settings = ASDAConfig(pool=str(part_pool(ctx)), init=str(ctx.init), random=random, gen_width=ctx.gen_width,
+                              snapshot=not random)
+        return partial(ASDAMethod, settings=settings)
+
+    return row
+
+
 ROWS: dict[str, Callable[[RowContext], object]] = {
     "standard": standard_row,
     **{mixer: advmix_row(mixer) for mixer in MIXERS},
     **{f"{mixer}[kd_input=clean]": advmix_row(mixer, "clean") for mixer in MIXERS},
+    "asda": asda_row(random=False),
+    "asda[random=True]": asda_row(random=True),
 }
 
 
@@ -200,7 +226,8 @@ def protocol_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--standard-epochs", type=int, default=PRESETS[PRESET]["epochs"])
     parser.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs, the same for every row")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--gen-width", type=int, default=16, help="AdvMix generator width (official: 64)")
+    parser.add_argument("--gen-width", type=int, default=16,
+                        help="AdvMix and ASDA generator width (official: 64)")
     parser.add_argument("--corruptions", nargs="+", default=list(corruption_names("benchmark")))
     parser.add_argument("--severities", type=int, nargs="+", default=list(SEVERITIES))
     parser.add_argument("--probe-every", type=int, default=10,

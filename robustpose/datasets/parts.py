@@ -320,7 +320,8 @@ def build_pool(sources: Iterable[Source], out: str | Path, filters: PartFilter =
 
 @dataclass(frozen=True)
 class PartPool:
-    """A pool read from disk: ``root``, the ``records`` of ``pool.json``, its ``hash`` and the size priors.
+    """A pool read from disk: ``root``, the ``records`` of ``pool.json``, its ``hash``, the size priors and the
+    records by type.
 
     :meth:`load_part` reads one part's RGBA pixels, checking them against the recorded SHA-256.
     """
@@ -329,14 +330,7 @@ class PartPool:
     records: tuple[dict, ...]
     hash: str
     priors: dict[str, float]
-
-    @property
-    def by_type(self) -> dict[str, list[int]]:
-        """Record indices by part type, for the types that have parts (in :data:`TYPE_NAMES` order)."""
-        out: dict[str, list[int]] = {}
-        for i, r in enumerate(self.records):
-            out.setdefault(r["type"], []).append(i)
-        return {t: out[t] for t in self.priors if t in out}
+    by_type: dict[str, list[int]]  # record indices by part type, for the types that have parts, in priors' order
 
     def load_part(self, index: int) -> np.ndarray:
         """The ``(h, w, 4)`` uint8 RGBA of record ``index``; ``PoolError`` when the file is not the recorded one."""
@@ -377,4 +371,7 @@ def load_pool(path: str | Path) -> PartPool:
     if unknown:
         raise PoolError(f"{file}: parts of unknown types {unknown}")
     priors = {name: float(t["size_prior"]) for name, t in doc["types"].items()}
-    return PartPool(root, tuple(doc["parts"]), doc["hash"], priors)
+    by_type: dict[str, list[int]] = {}
+    for i, r in enumerate(doc["parts"]):
+        by_type.setdefault(r["type"], []).append(i)
+    return PartPool(root, tuple(doc["parts"]), doc["hash"], priors, {t: by_type[t] for t in priors if t in by_type})
