@@ -120,10 +120,14 @@ def synth_data(root: Path, n_train: int, n_val: int, seed: int) -> None:
             generate_split(root, split, count, SynthConfig(), seed)
 
 
-def config_for(data_root: Path, out: Path, epochs: int, seed: int, scale_schedule: bool) -> TrainConfig:
-    """The preset with this run's data, length and seed (milestones scaled to ``epochs`` when fine-tuning)."""
+def config_for(data_root: Path, out: Path, epochs: int, seed: int, scale_schedule: bool,
+               threads: int | None = None) -> TrainConfig:
+    """The preset with this run's data, length and seed (milestones scaled to ``epochs`` when fine-tuning);
+    ``threads`` overrides the preset's PyTorch threads (speed only: the same weights)."""
     preset = PRESETS[PRESET]
     layer = {"data": {"root": str(data_root)}, "epochs": epochs, "seed": seed, "device": "cpu", "out": str(out)}
+    if threads is not None:
+        layer["threads"] = threads
     if scale_schedule:
         full = preset["epochs"]
         layer["optim"] = {"milestones": [max(1, round(m * epochs / full)) for m in preset["optim"]["milestones"]]}
@@ -139,13 +143,13 @@ def evaluate(ckpt: Path, spec: EvalSpec, complete: bool) -> dict:
     return json.loads(summary.read_text())
 
 
-def fine_tune(row: str, ctx: RowContext, out: Path, epochs: int) -> dict:
+def fine_tune(row: str, ctx: RowContext, out: Path, epochs: int, threads: int | None = None) -> dict:
     """Fine-tune ``row`` into ``out`` unless it is finished there; return its timing (steps, compute_s, wall_s)."""
     if not (out / "checkpoint.pth").exists():
         steps: list[dict] = []
         on_step = lambda epoch, step, logs: steps.append({"epoch": epoch, "step": step, **logs})
         t = time.perf_counter()
-        result = train(config_for(ctx.data, out, epochs, ctx.seed, scale_schedule=True), ROWS[row](ctx),
+        result = train(config_for(ctx.data, out, epochs, ctx.seed, scale_schedule=True, threads=threads), ROWS[row](ctx),
                        callbacks=Callbacks(on_step=on_step))
         (out / "timing.json").write_text(json.dumps({**result.timings, "wall_s": time.perf_counter() - t}))
         pd.DataFrame(steps).to_csv(out / "steps.csv", index=False)
@@ -194,7 +198,7 @@ def run_rows(args: argparse.Namespace, rows: list[str], stem: str, title: str) -
             ctx = RowContext(init=init, data=data, work=work, seed=seed, gen_width=args.gen_width,
                              probe_every=args.probe_every)
             name = f"{row}-s{seed}"
-            timing = fine_tune(row, ctx, work / "runs" / name, args.epochs)
+            timing = fine_tune(row, ctx, work / "runs" / name, args.epochs, args.threads)
             spec = EvalSpec(dataset="coco", ann=val_ann, images=data / "images", out=work / "eval" / name,
                             corruptions=tuple(args.corruptions), severities=tuple(args.severities), data_c=data_c)
             summary = evaluate(work / "runs" / name / "checkpoint.pth", spec, complete)
@@ -230,6 +234,9 @@ def protocol_arguments(parser: argparse.ArgumentParser) -> None:
                         help="AdvMix and ASDA generator width (official: 64)")
     parser.add_argument("--corruptions", nargs="+", default=list(corruption_names("benchmark")))
     parser.add_argument("--severities", type=int, nargs="+", default=list(SEVERITIES))
+    parser.add_argument("--threads", type=int, default=None,
+                        help="PyTorch threads of the fine-tuning runs (default: the preset's; speed only, but compare "
+                             "step times only between rows run with the same threads)")
     parser.add_argument("--probe-every", type=int, default=10,
                         help="learned mixers: log the pose loss on the equal mix every N steps (steps.csv)")
 
