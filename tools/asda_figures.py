@@ -93,41 +93,57 @@ def pastes_figure(batch: dict[str, torch.Tensor], gens: dict[str, PartGenerator]
     plt.close(fig)
 
 
+def on_screen(rt: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """What ``(r, t_x, t_y)`` ``(..., 3)`` does to a part on screen: its clockwise rotation in degrees (``pi r``:
+    the grid maps an output point ``p`` to ``A p + t``, so the part turns by ``A``'s inverse, clockwise for ``r > 0``
+    with y pointing down) and where its centre goes, ``-A^T t`` in normalised units (``(..., 2)``)."""
+    a = rt[..., 0] * ROTATION_RANGE
+    t = rt[..., 1:] * TRANSLATION_RANGE
+    cos, sin = torch.cos(a), torch.sin(a)
+    centre = -torch.stack([cos * t[..., 0] - sin * t[..., 1], sin * t[..., 0] + cos * t[..., 1]], -1)
+    return torch.rad2deg(a).numpy(), centre.numpy()
+
+
 @torch.no_grad()
 def theta_figure(batch: dict[str, torch.Tensor], gens: dict[str, PartGenerator], types: list[str],
                  png: Path) -> dict[str, dict[str, tuple[float, float]]]:
-    """Per type: the rotation and translation of the generator over the crops; returns (mean, std) of the
-    rotation in degrees and of |translation| per generator and type."""
+    """Per type: the on-screen rotation and displacement (:func:`on_screen`) the generator gives over the crops;
+    returns per generator and type the rotation's mean and std in degrees and the mean displacement length."""
     shown = {k: g for k, g in gens.items() if not k.startswith("start")}
-    fig, axes = plt.subplots(2, len(shown), figsize=(4.2 * len(shown), 6.4), squeeze=False)
+    fig, axes = plt.subplots(2, len(shown), figsize=(4.6 * len(shown), 6.6), squeeze=False)
     summary: dict[str, dict[str, tuple[float, float]]] = {}
     idx = [TYPE_NAMES.index(t) for t in types]
     for col, (label, g) in enumerate(shown.items()):
         out = g(batch["image"])[:, idx]  # (B, types, 3)
-        rot = (out[..., 0] * math.degrees(ROTATION_RANGE)).numpy()
-        shift = (out[..., 1:] * TRANSLATION_RANGE).numpy()
+        rot, shift = on_screen(out)
         ax = axes[0, col]
-        ax.boxplot([rot[:, k] for k in range(len(types))], vert=False, showfliers=False)
+        ax.boxplot([rot[:, k] for k in range(len(types))], orientation="horizontal", showfliers=False)
         ax.set_yticks(range(1, len(types) + 1), [t.replace("_", " ") for t in types], fontsize=7)
         ax.set_xlim(-90, 90)
         ax.axvline(0, color="grey", lw=0.5)
-        ax.set_xlabel("rotation (degrees; range +-90)", fontsize=8)
+        ax.set_xlabel("rotation on screen (degrees clockwise; range +-90)", fontsize=8)
         ax.set_title(f"generator {label}", fontsize=9)
         ax = axes[1, col]
+        colors = plt.get_cmap("tab20")
         for k, t in enumerate(types):
-            ax.scatter(shift[:, k, 0], shift[:, k, 1], s=4, alpha=0.5, label=t.replace("_", " "))
-        ax.set_xlim(-1.2, 1.2)
-        ax.set_ylim(1.2, -1.2)  # image y points down
+            ax.scatter(shift[:, k, 0], shift[:, k, 1], s=4, alpha=0.5, color=colors(k % 20), label=t.replace("_", " "))
+        reach = TRANSLATION_RANGE / 2 * math.sqrt(2)  # |t| <= 1.2 per axis
+        ax.set_xlim(-reach, reach)
+        ax.set_ylim(reach, -reach)  # image y points down
+        for v in (-1, 1):  # the crop's edges
+            ax.axhline(v, color="grey", lw=0.5, ls=":")
+            ax.axvline(v, color="grey", lw=0.5, ls=":")
         ax.set_aspect("equal")
         ax.axhline(0, color="grey", lw=0.5)
         ax.axvline(0, color="grey", lw=0.5)
-        ax.set_xlabel("translation x (grid units; the crop spans -1..1)", fontsize=8)
-        ax.set_ylabel("translation y", fontsize=8)
-        ax.legend(fontsize=6, markerscale=3, loc="lower left")
+        ax.set_xlabel("part centre moved by, x (the crop spans -1..1)", fontsize=8)
+        ax.set_ylabel("y (down)", fontsize=8)
+        if col == len(shown) - 1:
+            ax.legend(fontsize=6, markerscale=3, loc="center left", bbox_to_anchor=(1.02, 0.5))
         summary[label] = {t: (float(rot[:, k].mean()), float(rot[:, k].std()),
                               float(np.linalg.norm(shift[:, k], axis=1).mean())) for k, t in enumerate(types)}
     fig.tight_layout()
-    fig.savefig(png, dpi=130)
+    fig.savefig(png, dpi=130, bbox_inches="tight")
     plt.close(fig)
     return summary
 
@@ -148,7 +164,7 @@ def main() -> None:
     summary = theta_figure(batch, gens, types, args.out / "asda_theta.png")
     print(f"wrote {args.out / 'asda_pastes.png'} and {args.out / 'asda_theta.png'}")
     for label, per_type in summary.items():
-        print(f"generator {label}: type: rotation mean / std (deg), mean |translation| (grid units)")
+        print(f"generator {label}: type: clockwise rotation mean / std (deg), mean displacement (crop: -1..1)")
         for t, (m, s, d) in per_type.items():
             print(f"  {t:22s} {m:7.1f} {s:6.1f} {d:6.3f}")
 
