@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .options import option_group
 from .output import make_console, plain, progress_wrapper
 
 EPILOG = """\b
@@ -26,12 +27,13 @@ FILTER_OPTIONS = [
     click.option("--min-fill", type=click.FloatRange(0, 1), default=0.1, show_default=True,
                  help="Parts filling less of their bounding box are dropped as scattered."),
 ]
-
-
-def filter_options(fn):
-    for option in reversed(FILTER_OPTIONS):
-        fn = option(fn)
-    return fn
+# the options both commands end with: the pool to write, the filters, progress
+pool_options = option_group([
+    click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
+                 help="Pool folder to write: pool.json and <type>/NNNNNN.png."),
+    *FILTER_OPTIONS,
+    click.option("--quiet", "-q", is_flag=True, help="No progress."),
+])
 
 
 @click.group("parts", epilog=EPILOG)
@@ -64,10 +66,7 @@ def _build(sources: Any, total: int, out: Path, opts: dict[str, Any], quiet: boo
               help="Training images (*.jpg, *.png), e.g. LIP's train_images.")
 @click.option("--masks", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Parsing masks <stem>.png with LIP label ids 0-19, e.g. LIP's train_segmentations.")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Pool folder to write: pool.json and <type>/NNNNNN.png.")
-@filter_options
-@click.option("--quiet", "-q", is_flag=True, help="No progress.")
+@pool_options
 def build_cmd(images: Path, masks: Path, out: Path, quiet: bool, **opts: Any) -> None:
     """Cut a part pool from LIP-format data: connected components per part type, area and scatter filters.
 
@@ -89,10 +88,7 @@ def build_cmd(images: Path, masks: Path, out: Path, quiet: bool, **opts: Any) ->
 @parts_group.command("synth", epilog=EPILOG)
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="A `robustpose synth` folder; its training split is used (never the validation split).")
-@click.option("--out", "-o", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Pool folder to write: pool.json and <type>/NNNNNN.png.")
-@filter_options
-@click.option("--quiet", "-q", is_flag=True, help="No progress.")
+@pool_options
 def synth_cmd(data: Path, out: Path, quiet: bool, **opts: Any) -> None:
     """Export a part pool from SynthPose's exact part labels (re-rendered from the recorded seed) and its training
     images; `parts build` on the same data's --part-labels rasters gives the same pool."""

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from .options import option_group
 from .train import explicit_settings, run_training, training_options
 
 EPILOG = """\b
@@ -51,12 +52,7 @@ ASDA_OPTIONS = [
     click.option("--snapshot", is_flag=True, default=False,
                  help="Save the generator at the start of every epoch to OUT/generator/ (for figures)."),
 ]
-
-
-def asda_options(fn):
-    for option in reversed(ASDA_OPTIONS):
-        fn = option(fn)
-    return fn
+asda_options = option_group(ASDA_OPTIONS)
 
 
 @click.command("asda", epilog=EPILOG)
