@@ -207,10 +207,12 @@ class ASDAMethod(StandardMethod):
             self.generator.train()
         logs: dict[str, float] = {}
         rt = pasted = None
-        for phase in self.order:
+        for i, phase in enumerate(self.order):
             if pasted is None:
-                rt = self._theta(batch)
-                pasted = self._paste(batch, rt)
+                # with a graph only when a generator step will use it (none for the pastes after the last one)
+                with torch.set_grad_enabled("G" in self.order[i:]):
+                    rt = self._theta(batch)
+                    pasted = self._paste(batch, rt)
             if phase == "D":
                 logs["loss"] = super().step({"image": pasted.detach(), "target": batch["target"],
                                              "weight": batch["weight"]})["loss"]
