@@ -51,7 +51,7 @@ MODULES: dict[str, list[str]] = {
     "robustpose/augment/ops.py": ["tests/test_advmix_augment.py", "tests/test_augment_tables.py"],
     "robustpose/corruptions/noise.py": ["tests/test_corruptions_fidelity.py", "tests/test_corruptions_input.py"],
     "robustpose/train/advmix/method.py": ["tests/test_advmix_method.py", "tests/test_advmix_step.py",
-                                          "tests/test_advmix_method_pinned.py"],
+                                          "tests/test_advmix_method_pinned.py", "tests/test_advmix_equivalence.py"],
 }
 
 

@@ -16,6 +16,7 @@ LEADERBOARD_EPILOG = """\b
 Examples:
   robustpose leaderboard runs/hrnet_w32/report runs/hrnet_w32_advmix/report --out leaderboard/
   robustpose leaderboard runs/*/report --out leaderboard/ --with-paper
+  robustpose leaderboard runs/*/report --out leaderboard/ --html leaderboard.html
 
 Each RUN_DIR is an `robustpose eval --out` folder. Runs that differ in dataset, boxes, corruption set, seeding or
 flip test go to separate tables. Writes leaderboard.csv, leaderboard.md and leaderboard.png.
@@ -28,7 +29,10 @@ flip test go to separate tables. Writes leaderboard.csv, leaderboard.md and lead
               help="Folder (created) for leaderboard.csv, leaderboard.md and leaderboard.png.")
 @click.option("--with-paper", is_flag=True,
               help="Add the published AdvMix (CVPR 2021) rows, labelled 'published', in their own protocol tables.")
-def leaderboard_cmd(run_dirs: tuple[Path, ...], out: Path, with_paper: bool) -> None:
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the leaderboard as one self-contained page (plot embedded, tables sortable by any "
+                   "column, nothing fetched from the network) to this file.")
+def leaderboard_cmd(run_dirs: tuple[Path, ...], out: Path, with_paper: bool, html_path: Path | None) -> None:
     """Rank the runs in RUN_DIRS by mPC, never mixing protocols."""
     if not run_dirs and not with_paper:
         raise click.UsageError("give at least one RUN_DIR (or --with-paper for the published rows alone)")
@@ -43,6 +47,12 @@ def leaderboard_cmd(run_dirs: tuple[Path, ...], out: Path, with_paper: bool) -> 
     except ValueError as err:
         raise click.ClickException(str(err)) from err
     write_leaderboard(groups, out)
+    if html_path is not None:
+        from robustpose.datasets.imageio import write_atomic
+        from robustpose.report.html import leaderboard_html
+
+        html_path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(html_path, leaderboard_html(groups).encode())
     console = make_console(stderr=False)
     for i, (protocol, table) in enumerate(groups, 1):
         shown = Table(title=f"Protocol {i}: " + ", ".join(
@@ -53,4 +63,5 @@ def leaderboard_cmd(run_dirs: tuple[Path, ...], out: Path, with_paper: bool) -> 
             shown.add_row(r.model, r.method, r.input_size, f"{r.clean:.1f}", f"{r.mPC:.1f}", f"{r.rPC:.1f}",
                           "yes" if r.complete else "NO (partial run)", r.source)
         console.print(shown)
-    plain(make_console(), f"wrote {out}/leaderboard.csv, leaderboard.md, leaderboard.png")
+    plain(make_console(), f"wrote {out}/leaderboard.csv, leaderboard.md, leaderboard.png"
+          + (f" and {html_path}" if html_path is not None else ""))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from robustpose.corruptions import SEVERITIES, corruption_names
@@ -17,14 +17,13 @@ from robustpose.metrics import (
     PCKH_COLUMNS,
     CocoKeypointEvaluator,
     MissingCellError,
-    RobustnessSummary,
     load_mpii_ground_truth,
     load_mpii_predictions,
     pckh_table,
     summarize_robustness,
 )
 
-from .layout import DATASETS, UNKNOWN, RunMeta, discover_cells, read_run_meta
+from .layout import DATASETS, UNKNOWN, RunResult, discover_cells, read_run_meta
 
 # Report names of HRNet's PCKh columns (those of published_results.csv).
 PCKH_NAMES = {c: f"PCKh@0.5_{c.lower()}" for c in PCKH_COLUMNS[:-2]}
@@ -34,30 +33,6 @@ HEADLINE = {"coco": "AP", "ochuman": "AP", "mpii": "PCKh@0.5_mean"}
 Progress = Callable[[Iterable, int], Iterable]
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """Everything ``eval`` reports about one predictions directory.
-
-    Attributes
-    ----------
-    meta : RunMeta
-        From ``run.json`` (dataset filled in from the call).
-    dataset, backend : str
-        How it was scored.
-    clean : dict
-        Metric name -> value (percent) on clean data.
-    cells : dict
-        ``(corruption, severity) -> {metric: value}`` (percent), every cell found, extras included.
-    summary : RobustnessSummary
-        Of the headline metric (AP, or PCKh@0.5_mean for MPII) over the benchmark cells.
-    """
-
-    meta: RunMeta
-    dataset: str
-    backend: str
-    clean: dict[str, float]
-    cells: dict[tuple[str, int], dict[str, float]]
-    summary: RobustnessSummary
 
 
 _SCHEMA_ERRORS = (KeyError, TypeError, IndexError, AttributeError, ValueError)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from robustpose.corruptions import CORRUPTIONS, SEVERITIES
 from robustpose.datasets.imageio import write_atomic
+from robustpose.metrics.robustness import RobustnessSummary
 
 RUN_SCHEMA = "robustpose-run-v1"
 DATASETS = ("coco", "ochuman", "mpii")
@@ -115,3 +116,29 @@ def discover_cells(preds_dir: Path) -> tuple[Path, dict[tuple[str, int], Path]]:
                 raise ValueError(f"{f}: expected severity files 1.json .. 5.json")
             cells[sub.name, int(f.stem)] = f
     return clean, cells
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything ``eval`` reports about one predictions directory.
+
+    Attributes
+    ----------
+    meta : RunMeta
+        From ``run.json`` (dataset filled in from the call).
+    dataset, backend : str
+        How it was scored.
+    clean : dict
+        Metric name -> value (percent) on clean data.
+    cells : dict
+        ``(corruption, severity) -> {metric: value}`` (percent), every cell found, extras included.
+    summary : RobustnessSummary
+        Of the headline metric (AP, or PCKh@0.5_mean for MPII) over the benchmark cells.
+    """
+
+    meta: RunMeta
+    dataset: str
+    backend: str
+    clean: dict[str, float]
+    cells: dict[tuple[str, int], dict[str, float]]
+    summary: RobustnessSummary

@@ -142,7 +142,8 @@ def build_leaderboard(run_dirs: list[str | Path], with_paper: bool = False) -> l
     return groups
 
 
-def _protocol_label(protocol: dict) -> str:
+def protocol_label(protocol: dict) -> str:
+    """``dataset = coco; boxes = gt; ...``: the protocol's fields as one line."""
     return "; ".join(f"{k} = {flip_test_label(protocol[k]) if k == 'flip_test' else protocol[k]}"
                      for k in PROTOCOL_FIELDS)
 
@@ -157,7 +158,7 @@ def leaderboard_markdown(groups: list[tuple[dict, pd.DataFrame]]) -> str:
             shown[col] = shown[col].map(lambda v: "–" if pd.isna(v) else f"{v:.1f}")
         head = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns)
         body = "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False))
-        parts.append(f"## Protocol {i}\n\n{_protocol_label(protocol)}\n\n{head}\n{body}")
+        parts.append(f"## Protocol {i}\n\n{protocol_label(protocol)}\n\n{head}\n{body}")
     return "\n\n".join(parts) + "\n"
 
 

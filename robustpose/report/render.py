@@ -18,8 +18,7 @@ from robustpose.corruptions import CORRUPTIONS, GROUPS, SEVERITIES, corruption_n
 from robustpose.datasets.imageio import write_atomic
 from robustpose.metrics.robustness import SUMMARY_GROUPS
 
-from .evaluate import RunResult
-from .layout import UNKNOWN, RunMeta, write_json_atomic
+from .layout import UNKNOWN, RunMeta, RunResult, write_json_atomic
 
 SUMMARY_SCHEMA = "robustpose-summary-v1"
 GROUP_COLOURS = {"noise": "#4C72B0", "blur": "#DD8452", "weather": "#55A868", "digital": "#C44E52",

@@ -189,8 +189,9 @@ class AdvMixMethod(MethodBase):
         return float(self.optimizer.param_groups[0]["lr"])
 
     def _forward(self, net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        # back to the input's precision: float32 after an AMP forward, float64 stays float64
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            return net(x).float()
+            return net(x).to(x.dtype)
 
     def mixed_batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Views ``(B, k, C, H, W)``, weights ``(B, k, H, W)`` and mix ``(B, C, H, W)`` of a normalised batch
@@ -200,7 +201,7 @@ class AdvMixMethod(MethodBase):
         views = make_views(images, self.kinds, params, self.mean, self.std,
                            gridmask_ratio=self.settings.gridmask_ratio, chain=self.settings.mixer == "sequential")
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            weights = mix_weights(self.settings.mixer, views, self.generator, self.rng).float()
+            weights = mix_weights(self.settings.mixer, views, self.generator, self.rng).to(views.dtype)
         return views, weights, mix(views, weights)
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
