@@ -27,12 +27,14 @@ from pathlib import Path
 import torch
 
 from robustpose.corruptions import SEVERITIES
+from robustpose.datasets.parts import build_pool, synth_sources
 from robustpose.datasets.synthpose import SynthConfig, generate_split
 from robustpose.inference import InferenceConfig
 from robustpose.inference.evaluate import EvalSpec, evaluate_checkpoint
 from robustpose.models import load_checkpoint
 from robustpose.train import PRESETS, StandardConfig, StandardMethod, resolve_config, train
 from robustpose.train.advmix import AdvMixConfig, AdvMixMethod
+from robustpose.train.asda import ASDAConfig, ASDAMethod
 
 # trainer -> method factory from the standard checkpoint (the first row trains it) and whether the run is the tiny
 # CPU one (official widths on CUDA, slim auxiliary networks on the CPU); every METHODS key needs one
@@ -40,6 +42,9 @@ SMOKE: dict[str, Callable[[Path, bool], object]] = {
     "standard": lambda init, tiny: partial(StandardMethod, settings=StandardConfig()),
     "advmix": lambda init, tiny: partial(AdvMixMethod, settings=AdvMixConfig(init=str(init),
                                                                             gen_width=8 if tiny else 64)),
+    # the part pool main() exports from the run's SynthPose training images, beside the runs (WORK/parts)
+    "asda": lambda init, tiny: partial(ASDAMethod, settings=ASDAConfig(pool=str(init.parents[2] / "parts"),
+                                                                      init=str(init), gen_width=8 if tiny else 64)),
 }
 TINY = {"data": {"input_size": [64, 64], "heatmap_size": [16, 16]}, "batch_size": 2,
         "model": {"arch": "simplebaseline_res18",
@@ -77,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             generate_split(data, split, count, SynthConfig(), seed=0)
 
     init = args.work / "runs" / "standard" / "checkpoint.pth"
+    if "asda" in args.methods and not (args.work / "parts" / "pool.json").exists():
+        build_pool(synth_sources(data), args.work / "parts")
     rows = []
     for name in ["standard", *[m for m in args.methods if m != "standard"]]:  # standard first: the others' init
         out = args.work / "runs" / name
