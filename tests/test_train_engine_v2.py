@@ -324,7 +324,8 @@ def test_training_info_records_method_settings_seed_and_the_init_hash(shared_dat
     init_sha = hashlib.sha256(std.best.read_bytes()).hexdigest()
     ft = train(tiny(shared_data, tmp_path / "ft", method_settings={"init": str(std.best)}, seed=7), StandardMethod)
     info = load_checkpoint(ft.best).meta.training_info
-    assert info == {"method": "standard", "settings": {}, "seed": 7, "files": {"init": init_sha}, "pools": {}}
+    assert info == {"method": "standard", "settings": {}, "seed": 7, "files": {"init": init_sha}, "pools": {},
+                    "select": "clean"}
     # fine-tuning started from the init weights, not from a fresh initialisation
     start = load_checkpoint(std.best).model.state_dict()
     scratch = torch_load(std.checkpoint)["state_dict"]

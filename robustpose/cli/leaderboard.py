@@ -57,10 +57,10 @@ def leaderboard_cmd(run_dirs: tuple[Path, ...], out: Path, with_paper: bool, htm
     for i, (protocol, table) in enumerate(groups, 1):
         shown = Table(title=f"Protocol {i}: " + ", ".join(
             f"{k}={flip_test_label(v) if k == 'flip_test' else v}" for k, v in protocol.items()))
-        for col in ("model", "method", "input_size", "clean", "mPC", "rPC", "complete", "source"):
+        for col in ("model", "method", "select", "input_size", "clean", "mPC", "rPC", "complete", "source"):
             shown.add_column(col, justify="right" if col in ("clean", "mPC", "rPC") else "left")
         for r in table.itertuples():
-            shown.add_row(r.model, r.method, r.input_size, f"{r.clean:.1f}", f"{r.mPC:.1f}", f"{r.rPC:.1f}",
+            shown.add_row(r.model, r.method, r.select, r.input_size, f"{r.clean:.1f}", f"{r.mPC:.1f}", f"{r.rPC:.1f}",
                           "yes" if r.complete else "NO (partial run)", r.source)
         console.print(shown)
     plain(make_console(), f"wrote {out}/leaderboard.csv, leaderboard.md, leaderboard.png"

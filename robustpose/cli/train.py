@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from .lazy import module_constant
 from .output import LineProgress, make_console
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
 PRESETS: dict[str, dict[str, Any]] = module_constant("robustpose.train.config", "PRESETS")
 DATASETS: tuple[str, ...] = module_constant("robustpose.train.config", "DATASETS")
 DECODERS: tuple[str, ...] = module_constant("robustpose.inference.decode", "DECODERS")
+SELECT_RULES: tuple[str, ...] = module_constant("robustpose.train.config", "SELECT_RULES")
 LOG_COLUMNS: tuple[str, ...] = module_constant("robustpose.train.engine", "LOG_COLUMNS")
 
 EPILOG = """\b
@@ -67,7 +67,7 @@ OPTION_KEYS = {
     "input_size": "data.input_size", "workers": "data.workers", "arch": "model.arch", "lr": "optim.lr",
     "milestones": "optim.milestones", "epochs": "epochs", "batch_size": "batch_size", "seed": "seed",
     "device": "device", "threads": "threads", "amp": "amp", "channels_last": "channels_last",
-    "flip_test": "flip_test", "decode": "decode", "out": "out",
+    "flip_test": "flip_test", "decode": "decode", "select": "select", "out": "out",
 }
 # What a resumed run may change: its length and where and how fast it runs, never what it computes.
 RESUMABLE = {"epochs", "device", "threads", "data.workers", "out"}
@@ -301,6 +301,11 @@ def training_options(fn):
         click.option("--decode", type=click.Choice(DECODERS), default=None,
                      help="Heatmap decoder of validation, stored in the checkpoints for eval: quarter (HRNet's rule) "
                           "or dark (DARK; the cpu-synth preset's).  [default: quarter]"),
+        click.option("--select", type=click.Choice(SELECT_RULES), default=None,
+                     help="What best.pth holds: final (the last epoch), clean (the best clean validation score) or "
+                          "holdout-c (the best mean score on the validation split under the 4 held-out corruptions, "
+                          "never the 15 benchmark ones). Recorded in the checkpoint; the leaderboard shows it.  "
+                          "[default: clean]"),
         click.option("--resume", is_flag=True, default=False,
                      help="Continue the run in --out from its checkpoint.pth (same final weights as uninterrupted)."),
     ]

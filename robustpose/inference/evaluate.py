@@ -32,7 +32,7 @@ from robustpose.datasets.readers import (
 from robustpose.datasets.seeding import SEEDING_SCHEME
 from robustpose.metrics import topdown_postprocess
 from robustpose.models import LoadedModel
-from robustpose.report.layout import RunMeta, write_json_atomic, write_run_meta
+from robustpose.report.layout import UNKNOWN, RunMeta, write_json_atomic, write_run_meta
 
 from .people import People, coco_gt_people, detection_people, mpii_people
 from .sources import (
@@ -359,6 +359,7 @@ def evaluate_checkpoint(loaded: LoadedModel, spec: EvalSpec, config: InferenceCo
         model=meta.arch, method=meta.training_method, input_size=f"{meta.input_size[0]}x{meta.input_size[1]}",
         dataset=spec.dataset, boxes="gt" if spec.boxes == "gt" else Path(spec.boxes).stem,
         corruption_set=corruption_set, seeding=seeding, flip_test=config.flip_test,
+        select=str(meta.training_info.get("select", UNKNOWN)),
     ))
     report = EvalReport()
     for cell in (progress(cells, len(cells)) if progress else cells):

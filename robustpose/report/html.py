@@ -21,7 +21,7 @@ from robustpose.metrics.robustness import SUMMARY_GROUPS
 from .leaderboard import plot_leaderboard, protocol_label
 
 NUMERIC = ("clean", "mPC", "rPC", *SUMMARY_GROUPS)
-SHOWN = ("model", "method", "input_size", "metric", *NUMERIC, "complete", "source")
+SHOWN = ("model", "method", "select", "input_size", "metric", *NUMERIC, "complete", "source")
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em; color: #222; }

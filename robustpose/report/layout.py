@@ -46,6 +46,9 @@ class RunMeta:
         How corrupted images were seeded, e.g. ``sha256-v1 base 0`` or ``advmix-seed1``.
     flip_test : bool or None
         Whether predictions average the flipped image (None = unknown).
+    select : str
+        How the checkpoint's weights were chosen (``final``, ``clean``, ``holdout-c``: ``robustpose train
+        --select``); not a protocol field, but shown beside the method.
     """
 
     model: str = UNKNOWN
@@ -56,6 +59,7 @@ class RunMeta:
     corruption_set: str = UNKNOWN
     seeding: str = UNKNOWN
     flip_test: bool | None = None
+    select: str = UNKNOWN
 
     def protocol(self) -> dict:
         """The fields that must agree for two runs to share a leaderboard table."""

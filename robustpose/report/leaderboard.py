@@ -24,7 +24,10 @@ from robustpose.metrics.robustness import SUMMARY_GROUPS, summarize_robustness
 from .layout import PROTOCOL_FIELDS
 from .render import SUMMARY_SCHEMA, save_png
 
-COLUMNS = ["source", "model", "method", "input_size", "metric", "clean", "mPC", "rPC", *SUMMARY_GROUPS, "complete"]
+COLUMNS = ["source", "model", "method", "select", "input_size", "metric", "clean", "mPC", "rPC", *SUMMARY_GROUPS,
+           "complete"]
+# The AdvMix code keeps model_best by the clean validation metric (trainers.md 1.1); the published tables say no more.
+PAPER_SELECT = "clean (paper)"
 
 # The AdvMix evaluation protocol (protocols.md section 3) for its COCO-C and MPII-C tables.
 PAPER_PROTOCOLS = {
@@ -85,7 +88,8 @@ def published_rows(table: pd.DataFrame | None = None) -> pd.DataFrame:
             protocol["boxes"] = "none (bottom-up)"
         rows.append({
             "source": f"published: AdvMix (CVPR 2021) {source.split(' (')[0]}",
-            "model": _model_label(arch, key[2]), "method": method, "input_size": key[3], "metric": clean_metric,
+            "model": _model_label(arch, key[2]), "method": method, "select": PAPER_SELECT, "input_size": key[3],
+            "metric": clean_metric,
             "clean": value[clean_metric, "clean"], "mPC": value["mPC", "benchmark15"],
             "rPC": value["rPC", "benchmark15"], **groups, "complete": True, **protocol,
         })
@@ -108,7 +112,9 @@ def run_row(run_dir: str | Path) -> dict:
     try:
         run = s["run"]
         return {
-            "source": str(run_dir), "model": run["model"], "method": run["method"], "input_size": run["input_size"],
+            "source": str(run_dir), "model": run["model"], "method": run["method"],
+            "select": run.get("select", "unknown"),  # summaries written before --select existed lack it
+            "input_size": run["input_size"],
             "metric": s["metric"], "clean": s["clean"][s["metric"]], "mPC": s["mPC"], "rPC": s["rPC"],
             **{g: s["per_group"].get(g) for g in SUMMARY_GROUPS}, "complete": s["complete"],
             **{k: run[k] for k in PROTOCOL_FIELDS},

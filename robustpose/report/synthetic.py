@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 from robustpose.corruptions import SEVERITIES, corruption_names
-from robustpose.metrics.synthetic import noisy_keypoint_results
-
 from robustpose.datasets.imageio import write_atomic
+from robustpose.metrics.synthetic import noisy_keypoint_results
 
 from .layout import RunMeta, write_run_meta
 

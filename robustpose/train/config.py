@@ -15,6 +15,9 @@ import yaml
 from robustpose.inference.decode import DECODERS
 
 DATASETS = ("coco", "mpii", "ochuman", "synth")
+# Which weights best.pth holds: the last epoch's, the best on the clean validation split, or the best mean score on
+# the validation split under the 4 held-out corruptions (never the 15 benchmark ones): docs/training.md.
+SELECT_RULES = ("final", "clean", "holdout-c")
 
 # Augmentation ranges per dataset, as in the HRNet configs (COCO: scale 0.35, rotation 45, half-body 0.3;
 # MPII: 0.25 / 30). OCHuman has no training protocol of its own: COCO's ranges.
@@ -107,6 +110,7 @@ class TrainConfig:
     # Heatmap decoder of validation, recorded in the checkpoints for eval (robustpose.inference.decode.DECODERS).
     decode: str = "quarter"
     val_every: int = 1
+    select: str = "clean"
     out: str = ""
 
     def validate(self) -> TrainConfig:
@@ -125,6 +129,8 @@ class TrainConfig:
             raise ValueError(f"decode must be one of {DECODERS}, got {self.decode!r}")
         if self.optim.lr <= 0:
             raise ValueError(f"optim.lr must be > 0, got {self.optim.lr}")
+        if self.select not in SELECT_RULES:
+            raise ValueError(f"select must be one of {', '.join(SELECT_RULES)}, got {self.select!r}")
         if not self.out:
             raise ValueError("out (the run directory) is required: pass --out RUN_DIR")
         return self
@@ -202,21 +208,12 @@ def save_config(config: TrainConfig, path: str | Path) -> None:
     write_atomic(path, yaml.safe_dump(config.to_dict(), sort_keys=False).encode("utf-8"))
 
 
-def _official(dataset: str, arch: str, size: list[int], heatmap: list[int], epochs: int,
-              milestones: list[int]) -> dict[str, Any]:
-    """One of the official GPU configurations (HRNet / SimpleBaseline repositories; docs/training.md "GPU presets").
-
-    Adam 1e-3, x0.1 at ``milestones``, 32 crops per GPU (the official configs run 4 GPUs: 128 in all), sigma 2,
-    the dataset's official augmentation ranges (``DATASET_AUGMENT``), validation with flip test, full precision as
-    the official code trains (``--amp`` is ours, for speed).
-    """
-    return {"data": {"dataset": dataset, "input_size": size, "heatmap_size": heatmap, "sigma": 2.0, "workers": 8},
-            "model": {"arch": arch}, "optim": {"lr": 1e-3, "milestones": milestones, "gamma": 0.1},
-            "epochs": epochs, "batch_size": 32, "amp": False, "flip_test": True, "decode": "quarter"}
-
-
 # cpu-synth: a small model that learns SynthPose on a laptop CPU (see docs/training.md for its measured AP and time).
-# The others are the official GPU configurations (data paths come from the command line).
+# The others are the official GPU configurations of the HRNet / SimpleBaseline repositories (docs/training.md "GPU
+# presets"): Adam 1e-3, x0.1 at the milestones, 32 crops per GPU (the official runs used 4 GPUs), sigma 2, the
+# dataset's official augmentation (DATASET_AUGMENT), validation with flip test, full precision as the official code
+# trains (--amp is ours). Data paths come from the command line. Written out as literals: the CLI reads this table
+# from the source without importing the package (robustpose/cli/lazy.py).
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-synth": {
         "data": {"dataset": "synth", "input_size": [128, 96], "heatmap_size": [32, 24], "sigma": 2.0,
@@ -229,8 +226,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "threads": 2,
         "decode": "dark",
     },
-    "coco-res50-256x192": _official("coco", "simplebaseline_res50", [256, 192], [64, 48], 140, [90, 120]),
-    "coco-hrnet-w32-256x192": _official("coco", "hrnet_w32", [256, 192], [64, 48], 210, [170, 200]),
-    "mpii-res50-256x256": _official("mpii", "simplebaseline_res50", [256, 256], [64, 64], 140, [90, 120]),
-    "mpii-hrnet-w32-256x256": _official("mpii", "hrnet_w32", [256, 256], [64, 64], 210, [170, 200]),
+    "coco-res50-256x192": {
+        "data": {"dataset": "coco", "input_size": [256, 192], "heatmap_size": [64, 48], "sigma": 2.0, "workers": 8},
+        "model": {"arch": "simplebaseline_res50"}, "optim": {"lr": 1e-3, "milestones": [90, 120], "gamma": 0.1},
+        "epochs": 140, "batch_size": 32, "amp": False, "flip_test": True, "decode": "quarter",
+    },
+    "coco-hrnet-w32-256x192": {
+        "data": {"dataset": "coco", "input_size": [256, 192], "heatmap_size": [64, 48], "sigma": 2.0, "workers": 8},
+        "model": {"arch": "hrnet_w32"}, "optim": {"lr": 1e-3, "milestones": [170, 200], "gamma": 0.1},
+        "epochs": 210, "batch_size": 32, "amp": False, "flip_test": True, "decode": "quarter",
+    },
+    "mpii-res50-256x256": {
+        "data": {"dataset": "mpii", "input_size": [256, 256], "heatmap_size": [64, 64], "sigma": 2.0, "workers": 8},
+        "model": {"arch": "simplebaseline_res50"}, "optim": {"lr": 1e-3, "milestones": [90, 120], "gamma": 0.1},
+        "epochs": 140, "batch_size": 32, "amp": False, "flip_test": True, "decode": "quarter",
+    },
+    "mpii-hrnet-w32-256x256": {
+        "data": {"dataset": "mpii", "input_size": [256, 256], "heatmap_size": [64, 64], "sigma": 2.0, "workers": 8},
+        "model": {"arch": "hrnet_w32"}, "optim": {"lr": 1e-3, "milestones": [170, 200], "gamma": 0.1},
+        "epochs": 210, "batch_size": 32, "amp": False, "flip_test": True, "decode": "quarter",
+    },
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -216,17 +217,19 @@ class TopDownDataset(Dataset):
     ``__getitem__(i)`` is :meth:`crop` of :meth:`draw_params` (plus any :class:`SampleExtras`) and returns a dict:
     ``image`` ``(3, H, W)`` float32 (normalised), ``target`` ``(J, h, w)``, ``weight`` ``(J,)``, ``index``. Call
     :meth:`set_epoch` before each epoch (it reseeds the augmentation). A method that needs another geometry of the
-    same sample (Peng et al.'s agent) calls :meth:`params` and :meth:`crop` itself.
+    same sample (Peng et al.'s agent) calls :meth:`params` and :meth:`crop` itself. ``load_image(path)`` reads a
+    sample's image as ``(H, W, 3)`` uint8 RGB (default: the file itself; checkpoint selection on held-out
+    corruptions passes a corrupting reader).
     """
 
     def __init__(self, samples: list[Sample], kset: KeypointSet, input_size: tuple[int, int],
                  heatmap_size: tuple[int, int], sigma: float, augment: Augment | None, seed: int = 0,
-                 extras: SampleExtras | None = None) -> None:
+                 extras: SampleExtras | None = None, load_image: Callable[[Path], np.ndarray] = load_rgb) -> None:
         if not samples:
             raise ValueError("no training samples: the annotation file has no person with a labelled joint")
         self.samples, self.kset, self.augment, self.seed = samples, kset, augment, seed
         self.input_size, self.heatmap_size, self.sigma = tuple(input_size), tuple(heatmap_size), sigma
-        self.extras = extras
+        self.extras, self.load_image = extras, load_image
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -269,7 +272,7 @@ class TopDownDataset(Dataset):
     def crop(self, index: int, params: CropParams) -> dict[str, torch.Tensor]:
         """The crop of sample ``index`` at ``params``: ``image``, ``target``, ``weight``, ``index`` (see the class)."""
         s = self.samples[index]
-        image = load_rgb(s.image)
+        image = self.load_image(s.image)
         joints, center = s.joints.copy(), params.center.copy()
         if params.flip:
             width = image.shape[1]

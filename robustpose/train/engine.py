@@ -38,7 +38,9 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
+from robustpose.corruptions import GROUPS, SEVERITIES
 from robustpose.datasets.imageio import write_atomic
+from robustpose.inference.sources import OnTheFlyImages
 from robustpose.models import CheckpointMeta, create_model, save_checkpoint, torch_load
 
 from .config import TrainConfig, save_config
@@ -47,7 +49,7 @@ from .method import Method, MethodFactory, settings_dict, training_info, unwrap
 from .validate import coco_ap, pck, predict
 
 LOG_COLUMNS = ("epoch", "lr", "loss", "val_metric", "val_score", "epoch_s", "data_s", "compute_s", "steps")
-ENGINE_COLUMNS = set(LOG_COLUMNS) - {"loss"}
+ENGINE_COLUMNS = (set(LOG_COLUMNS) - {"loss"}) | {"val_clean"}
 
 
 @dataclass
@@ -213,6 +215,40 @@ def validation_score(config: TrainConfig, model: nn.Module, val: TopDownDataset,
     return "AP", coco_ap(val_ann, val, coords, scores, rules=rules)["AP"]
 
 
+@dataclass(frozen=True)
+class HeldOutImages:
+    """A validation image by path, corrupted in memory exactly as ``robustpose build-c`` would write it."""
+
+    source: OnTheFlyImages
+
+    def __call__(self, path: Path) -> np.ndarray:
+        return self.source(Path(path).relative_to(self.source.root).as_posix())
+
+
+def holdout_sets(val: TopDownDataset, images: Path) -> list[tuple[tuple[str, int], TopDownDataset]]:
+    """The validation split under each held-out corruption (``GROUPS["extra"]``: speckle noise, Gaussian blur,
+    spatter, saturate, as ImageNet-C set them aside for validation) at each severity, seeded and JPEG-encoded as the
+    benchmark cells are; never one of the 15 benchmark corruptions."""
+    sets = []
+    for corruption in GROUPS["extra"]:
+        for severity in SEVERITIES:
+            cell = TopDownDataset(val.samples, val.kset, val.input_size, val.heatmap_size, val.sigma, None,
+                                  seed=val.seed, load_image=HeldOutImages(OnTheFlyImages(images, corruption, severity)))
+            sets.append(((corruption, severity), cell))
+    return sets
+
+
+def selection_scores(config: TrainConfig, model: nn.Module, val: TopDownDataset, val_ann: Path,
+                     device: torch.device, holdout: list[tuple[tuple[str, int], TopDownDataset]]) -> dict[str, Any]:
+    """The log's ``val_metric`` / ``val_score`` (the score ``config.select`` ranks epochs by) and, for
+    ``holdout-c``, the clean score as ``val_clean``: the mean over the held-out cells is the score then."""
+    metric, clean = validation_score(config, model, val, val_ann, device)
+    if config.select != "holdout-c":
+        return {"val_metric": metric, "val_score": clean}
+    held_out = [validation_score(config, model, cell, val_ann, device)[1] for _, cell in holdout]
+    return {"val_metric": f"{metric} held-out-C", "val_score": float(np.mean(held_out)), "val_clean": clean}
+
+
 def check_resumed_settings(saved: dict[str, Any], current: dict[str, Any], method: str, ckpt: Path) -> None:
     """Raise ``ValueError`` naming the method settings in which a resumed run differs from the one it resumes
     (a checkpoint written before settings were recorded has none to compare)."""
@@ -305,6 +341,11 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
         method.bind_data(train_set)
     train_set.extras = method.extras() if hasattr(method, "extras") else None
     meta = checkpoint_meta(config, method.name, num_joints, training_info(config, method))
+    # how the weights in each file were chosen: best.pth by the run's rule, checkpoint.pth is always the last epoch
+    best_meta = replace(meta, training_info={**meta.training_info, "select": config.select})
+    meta = replace(meta, training_info={**meta.training_info, "select": "final"})
+    holdout = (holdout_sets(val_set, config.data.resolved_paths()["val_images"])
+               if config.select == "holdout-c" and rank == 0 else [])
 
     first_epoch, log, best_score = 0, [], -float("inf")
     if resume:
@@ -341,12 +382,12 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
                                "data_s": round(data_s, 3), "compute_s": round(compute_s, 3)}
         if rank == 0:
             if (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs:
-                row["val_metric"], row["val_score"] = validation_score(config, model, val_set, val_ann, device)
+                row.update(selection_scores(config, model, val_set, val_ann, device, holdout))
             row["epoch_s"] = round(time.perf_counter() - t_epoch, 3)
             log.append(row)
-            if row.get("val_score", -float("inf")) > best_score:
-                best_score = row["val_score"]
-                save_checkpoint(best_path, unwrap(model), meta,
+            if config.select == "final" or row.get("val_score", -float("inf")) > best_score:
+                best_score = row.get("val_score", best_score)
+                save_checkpoint(best_path, unwrap(model), best_meta,
                                 extra={"config": config.to_dict(), "epoch": epoch, "val": row})
             train_state = {"epoch": epoch, "method": method.state_dict(), "log": log, "best_score": best_score,
                            "rng": rng_states()}
