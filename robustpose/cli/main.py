@@ -18,6 +18,7 @@ from .demo import demo_cmd
 from .errors import RobustposeGroup
 from .eval import eval_cmd
 from .leaderboard import leaderboard_cmd
+from .lift import lift_group
 from .parts import parts_group
 from .synth import synth_cmd
 from .train import train_group
@@ -50,3 +51,4 @@ train_group.add_command(advmix_cmd)
 train_group.add_command(asda_cmd)
 cli.add_command(train_group)
 cli.add_command(demo_cmd)
+cli.add_command(lift_group)

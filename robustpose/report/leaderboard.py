@@ -1,7 +1,8 @@
 """Leaderboards: runs (``eval`` output folders) side by side, one table per protocol, optionally with the papers.
 
 A protocol is (dataset, boxes, corruption set, seeding, flip test); runs that differ in any of them go to separate
-tables. The published rows (AdvMix, CVPR 2021; bundled ``robustpose/data/published_results.csv``) carry their own
+tables. ``robustpose lift eval`` folders (3D lifting, MPJPE in mm, lower is better) form lifting protocol groups of
+their own (their dataset and boxes fields cannot match an image run's) and sort by ascending mPC. The published rows (AdvMix, CVPR 2021; bundled ``robustpose/data/published_results.csv``) carry their own
 protocol, so they form their own tables, labelled ``published``.
 """
 
@@ -19,6 +20,7 @@ from matplotlib.figure import Figure
 
 from robustpose.corruptions import SEVERITIES, corruption_names
 from robustpose.datasets.imageio import write_atomic
+from robustpose.lift.summary import LIFT_METRIC, LIFT_SUMMARY_SCHEMA, lift_row
 from robustpose.metrics.robustness import SUMMARY_GROUPS, summarize_robustness
 
 from .layout import PROTOCOL_FIELDS
@@ -105,6 +107,12 @@ def run_row(run_dir: str | Path) -> dict:
         s = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ValueError(f"{path} is not readable JSON ({err}); rerun `robustpose eval` into {run_dir}") from err
+    if isinstance(s, dict) and s.get("schema") == LIFT_SUMMARY_SCHEMA:
+        try:
+            return lift_row(s, str(run_dir))
+        except (KeyError, TypeError) as err:
+            raise ValueError(f"{path} lacks {err} of a {LIFT_SUMMARY_SCHEMA} summary; rerun `robustpose lift eval` "
+                             f"into {run_dir}") from err
     if not isinstance(s, dict) or s.get("schema") != SUMMARY_SCHEMA:
         schema = s.get("schema") if isinstance(s, dict) else None
         raise ValueError(f"{path}: schema {schema!r} is not {SUMMARY_SCHEMA!r}; a leaderboard RUN_DIR is an "
@@ -134,7 +142,8 @@ def flip_test_label(value: object) -> str:
 def build_leaderboard(run_dirs: list[str | Path], with_paper: bool = False) -> list[tuple[dict, pd.DataFrame]]:
     """Rows grouped by protocol: a list of ``(protocol, table)``, each table sorted by mPC (best first).
 
-    Protocol groups appear in order of their best mPC among runs; published-only groups come last.
+    Protocol groups appear in order of their best mPC among runs; lifting groups (lower is better, sorted by
+    ascending mPC) follow the image groups, published-only groups come last.
     """
     frame = pd.DataFrame([run_row(d) for d in run_dirs], columns=COLUMNS + list(PROTOCOL_FIELDS))
     if with_paper:
@@ -143,9 +152,16 @@ def build_leaderboard(run_dirs: list[str | Path], with_paper: bool = False) -> l
     groups = []
     for key, g in frame.groupby(list(PROTOCOL_FIELDS), sort=False, dropna=False):
         protocol = dict(zip(PROTOCOL_FIELDS, key))
-        groups.append((protocol, g.sort_values("mPC", ascending=False)[COLUMNS].reset_index(drop=True)))
-    groups.sort(key=lambda pg: (pg[1]["source"].str.startswith("published").all(), -pg[1]["mPC"].max()))
+        lower = lower_is_better(g)
+        groups.append((protocol, g.sort_values("mPC", ascending=lower)[COLUMNS].reset_index(drop=True)))
+    groups.sort(key=lambda pg: (pg[1]["source"].str.startswith("published").all(), lower_is_better(pg[1]),
+                                pg[1]["mPC"].min() if lower_is_better(pg[1]) else -pg[1]["mPC"].max()))
     return groups
+
+
+def lower_is_better(table: pd.DataFrame) -> bool:
+    """True for a lifting table (its metric is an error, MPJPE in mm)."""
+    return bool(len(table)) and table["metric"].iloc[0] == LIFT_METRIC
 
 
 def protocol_label(protocol: dict) -> str:
@@ -164,7 +180,9 @@ def leaderboard_markdown(groups: list[tuple[dict, pd.DataFrame]]) -> str:
             shown[col] = shown[col].map(lambda v: "–" if pd.isna(v) else f"{v:.1f}")
         head = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns)
         body = "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False))
-        parts.append(f"## Protocol {i}\n\n{protocol_label(protocol)}\n\n{head}\n{body}")
+        note = ("\n\nLifting: MPJPE in mm, lower is better, sorted by ascending mPC; rPC = 100 x clean / mPC."
+                if lower_is_better(table) else "")
+        parts.append(f"## Protocol {i}\n\n{protocol_label(protocol)}{note}\n\n{head}\n{body}")
     return "\n\n".join(parts) + "\n"
 
 
@@ -189,7 +207,8 @@ def plot_leaderboard(groups: list[tuple[dict, pd.DataFrame]]) -> Figure:
         ax.barh([y + 0.2 for y in ys], table["clean"], height=0.4, color="#B0B0B0", label="clean")
         ax.barh([y - 0.2 for y in ys], table["mPC"], height=0.4, color="#4C72B0", label="mPC")
         ax.set_yticks(list(ys), labels, fontsize=8)
-        ax.set_xlabel(f"{table['metric'].iloc[0]} (%)")
+        metric = table["metric"].iloc[0]
+        ax.set_xlabel(metric if lower_is_better(table) else f"{metric} (%)")
         ax.set_title(textwrap.fill(f"Protocol {i}: {protocol['dataset']}, boxes {protocol['boxes']}, seeding "
                                    f"{protocol['seeding']}, flip test {flip_test_label(protocol['flip_test'])}", 90), fontsize=9)
         ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
