@@ -22,9 +22,9 @@ import sys
 import time
 
 COMMANDS = ([], ["corrupt"], ["build-c"], ["verify-c"], ["synth"], ["eval"], ["leaderboard"], ["train"],
-            ["train", "standard"], ["train", "advmix"], ["train", "peng-agent"], ["train", "peng"],
-            ["demo"], ["lift"], ["lift", "synth"], ["lift", "train", "standard"], ["lift", "train", "poseaug"],
-            ["lift", "eval"])
+            ["train", "standard"], ["train", "advmix"], ["train", "peng-agent"], ["train", "peng"], ["train", "asda"],
+            ["parts"], ["parts", "build"], ["parts", "synth"], ["demo"], ["lift"], ["lift", "synth"],
+            ["lift", "train", "standard"], ["lift", "train", "poseaug"], ["lift", "eval"])
 
 # What robustpose.cli.main imported at start-up before issue 16 (each command module imported its library eagerly).
 EAGER_IMPORTS = ("torch", "robustpose.models", "robustpose.inference", "robustpose.inference.evaluate",

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 from robustpose.corruptions import SEVERITIES
+from robustpose.datasets.parts import build_pool, synth_sources
 from robustpose.datasets.synthpose import SynthConfig, generate_split
 from robustpose.inference import InferenceConfig
 from robustpose.inference.evaluate import EvalSpec, evaluate_checkpoint
@@ -34,6 +35,7 @@ from robustpose.models import load_checkpoint
 from robustpose.train import PRESETS, StandardConfig, StandardMethod, resolve_config, train
 from robustpose.train.advmix import AdvMixConfig, AdvMixMethod
 from robustpose.train.peng import PengAgentConfig, PengAgentMethod, PengConfig, PengMethod
+from robustpose.train.asda import ASDAConfig, ASDAMethod
 
 # trainer -> method factory from the smoke run's folder of runs (standard trains first: the others start from its
 # checkpoint; peng-agent before peng, whose agent it is) and whether the run is the tiny CPU one (official widths on
@@ -47,6 +49,9 @@ SMOKE: dict[str, Callable[[Path, bool], object]] = {
     "peng": lambda runs, tiny: partial(PengMethod, settings=PengConfig(
         init=str(runs / "standard" / "checkpoint.pth"), agent=str(runs / "peng-agent" / "checkpoint.pth"),
         mode="asr+aho")),
+    # the part pool main() exports from the run's SynthPose training images, beside the runs (WORK/parts)
+    "asda": lambda runs, tiny: partial(ASDAMethod, settings=ASDAConfig(
+        pool=str(runs.parent / "parts"), init=str(runs / "standard" / "checkpoint.pth"), gen_width=8 if tiny else 64)),
 }
 TINY = {"data": {"input_size": [64, 64], "heatmap_size": [16, 16]}, "batch_size": 2,
         "model": {"arch": "simplebaseline_res18",
@@ -84,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             generate_split(data, split, count, SynthConfig(), seed=0)
 
     init = args.work / "runs" / "standard" / "checkpoint.pth"
+    if "asda" in args.methods and not (args.work / "parts" / "pool.json").exists():
+        build_pool(synth_sources(data), args.work / "parts")
     rows = []
     for name in [m for m in SMOKE if m == "standard" or m in args.methods]:  # SMOKE's order: what each needs first
         out = args.work / "runs" / name

@@ -13,7 +13,8 @@
 A finished run (its ``checkpoint.pth``) and a finished evaluation (its ``summary.json``) are reused, so the
 benchmark can be spread over several sittings: rerun with other ``--rows`` into the same ``--work`` and the table
 covers every row asked for. The protocol is the module's defaults and is the same for every row; a row only names a
-trainer and that trainer's own settings (the AdvMix generator width is 16 instead of 64 to fit a CPU).
+trainer and that trainer's own settings (the AdvMix and ASDA generator widths are 16 instead of 64 to fit a CPU;
+ASDA's part pool is exported once from the SynthPose training images into ``work/parts``).
 
 A row is a function of a :class:`RowContext` returning the method factory ``train`` takes; a trainer adds its rows to
 ``ROWS`` with one entry each.
@@ -39,6 +40,7 @@ import pandas as pd
 
 from robustpose.corruptions import SEVERITIES, corruption_names
 from robustpose.datasets.build_c import BuildConfig, build_c
+from robustpose.datasets.parts import build_pool, synth_sources
 from robustpose.datasets.synthpose import SynthConfig, generate_split
 from robustpose.inference import InferenceConfig
 from robustpose.inference.evaluate import EvalSpec, evaluate_checkpoint
@@ -50,6 +52,7 @@ from robustpose.train import PRESETS, Callbacks, StandardConfig, StandardMethod,
 from robustpose.train.advmix import LEARNED, MIXERS, AdvMixConfig, AdvMixMethod
 from robustpose.train.peng import MODES as PENG_MODES
 from robustpose.train.peng import PengAgentConfig, PengAgentMethod, PengConfig, PengMethod
+from robustpose.train.asda import ASDAConfig, ASDAMethod
 
 PRESET = "cpu-synth"
 
@@ -95,8 +98,7 @@ def peng_agent(ctx: RowContext) -> Path:
     out = ctx.work / "runs" / "peng-agent"
     if not (out / "checkpoint.pth").exists():
         budget = {k: v for k, v in PENG_AGENT.items() if k != "epochs"}
-        config = config_for(ctx.data, out, PENG_AGENT["epochs"], 0, scale_schedule=False)
-        config.threads = ctx.threads or config.threads
+        config = config_for(ctx.data, out, PENG_AGENT["epochs"], 0, scale_schedule=False, threads=ctx.threads or None)
         steps: list[dict] = []
         t = time.perf_counter()
         train(config, partial(PengAgentMethod, settings=PengAgentConfig(init=str(ctx.init), **budget)),
@@ -114,6 +116,25 @@ def peng_row(mode: str) -> Callable[[RowContext], object]:
         agent = "" if mode == "random" else str(peng_agent(ctx))
         return partial(PengMethod, settings=PengConfig(init=str(ctx.init), agent=agent, mode=mode))
 
+
+def part_pool(ctx: RowContext) -> Path:
+    """ASDA's part pool, exported once from the SynthPose *training* images (``robustpose parts synth``; the
+    validation images never feed it) into ``work/parts``."""
+    pool = ctx.work / "parts"
+    if not (pool / "pool.json").exists():
+        build_pool(synth_sources(ctx.data), pool)
+    return pool
+
+
+def asda_row(random: bool) -> Callable[[RowContext], object]:
+    """A row for ASDA (``random``: the SDA-random baseline); the generator width is ``--gen-width`` (the official
+    ResNet-18 has 64), the generator is saved every epoch for docs/asda.md's figures (it changes nothing else)."""
+
+    def row(ctx: RowContext):
+        settings = ASDAConfig(pool=str(part_pool(ctx)), init=str(ctx.init), random=random, gen_width=ctx.gen_width,
+                              snapshot=not random)
+        return partial(ASDAMethod, settings=settings)
+
     return row
 
 
@@ -122,6 +143,8 @@ ROWS: dict[str, Callable[[RowContext], object]] = {
     **{mixer: advmix_row(mixer) for mixer in MIXERS},
     **{f"{mixer}[kd_input=clean]": advmix_row(mixer, "clean") for mixer in MIXERS},
     **{f"peng-{mode}": peng_row(mode) for mode in PENG_MODES},
+    "asda": asda_row(random=False),
+    "asda[random=True]": asda_row(random=True),
 }
 
 
@@ -132,10 +155,14 @@ def synth_data(root: Path, n_train: int, n_val: int, seed: int) -> None:
             generate_split(root, split, count, SynthConfig(), seed)
 
 
-def config_for(data_root: Path, out: Path, epochs: int, seed: int, scale_schedule: bool) -> TrainConfig:
-    """The preset with this run's data, length and seed (milestones scaled to ``epochs`` when fine-tuning)."""
+def config_for(data_root: Path, out: Path, epochs: int, seed: int, scale_schedule: bool,
+               threads: int | None = None) -> TrainConfig:
+    """The preset with this run's data, length and seed (milestones scaled to ``epochs`` when fine-tuning);
+    ``threads`` overrides the preset's PyTorch threads (speed only: the same weights)."""
     preset = PRESETS[PRESET]
     layer = {"data": {"root": str(data_root)}, "epochs": epochs, "seed": seed, "device": "cpu", "out": str(out)}
+    if threads is not None:
+        layer["threads"] = threads
     if scale_schedule:
         full = preset["epochs"]
         layer["optim"] = {"milestones": [max(1, round(m * epochs / full)) for m in preset["optim"]["milestones"]]}
@@ -157,9 +184,8 @@ def fine_tune(row: str, ctx: RowContext, out: Path, epochs: int) -> dict:
         steps: list[dict] = []
         on_step = lambda epoch, step, logs: steps.append({"epoch": epoch, "step": step, **logs})
         t = time.perf_counter()
-        config = config_for(ctx.data, out, epochs, ctx.seed, scale_schedule=True)
-        config.threads = ctx.threads or config.threads
-        result = train(config, ROWS[row](ctx), callbacks=Callbacks(on_step=on_step))
+        result = train(config_for(ctx.data, out, epochs, ctx.seed, scale_schedule=True, threads=ctx.threads or None),
+                       ROWS[row](ctx), callbacks=Callbacks(on_step=on_step))
         (out / "timing.json").write_text(json.dumps({**result.timings, "wall_s": time.perf_counter() - t}))
         pd.DataFrame(steps).to_csv(out / "steps.csv", index=False)
     return json.loads((out / "timing.json").read_text())
@@ -239,11 +265,13 @@ def protocol_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--standard-epochs", type=int, default=PRESETS[PRESET]["epochs"])
     parser.add_argument("--epochs", type=int, default=4, help="fine-tuning epochs, the same for every row")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--gen-width", type=int, default=16, help="AdvMix generator width (official: 64)")
+    parser.add_argument("--gen-width", type=int, default=16,
+                        help="AdvMix and ASDA generator width (official: 64)")
     parser.add_argument("--corruptions", nargs="+", default=list(corruption_names("benchmark")))
     parser.add_argument("--severities", type=int, nargs="+", default=list(SEVERITIES))
     parser.add_argument("--threads", type=int, default=0,
-                        help="PyTorch threads of each training run (0: the preset's); where and how fast, not what")
+                        help="PyTorch threads of the training runs (0: the preset's; speed only, but compare step times "
+                             "only between rows run with the same threads)")
     parser.add_argument("--probe-every", type=int, default=10,
                         help="learned mixers: log the pose loss on the equal mix every N steps (steps.csv)")
 

@@ -19,10 +19,12 @@ from .errors import RobustposeGroup
 from .eval import eval_cmd
 from .leaderboard import leaderboard_cmd
 from .lift import lift_group
+from .parts import parts_group
 from .synth import synth_cmd
 from .train import train_group
 from .train_advmix import advmix_cmd
 from .train_peng import peng_agent_cmd, peng_cmd
+from .train_asda import asda_cmd
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "show_default": True}
 
@@ -43,11 +45,13 @@ cli.add_command(corrupt_cmd)
 cli.add_command(build_c_cmd)
 cli.add_command(verify_c_cmd)
 cli.add_command(synth_cmd)
+cli.add_command(parts_group)
 cli.add_command(eval_cmd)
 cli.add_command(leaderboard_cmd)
 train_group.add_command(advmix_cmd)
 train_group.add_command(peng_agent_cmd)
 train_group.add_command(peng_cmd)
+train_group.add_command(asda_cmd)
 cli.add_command(train_group)
 cli.add_command(demo_cmd)
 cli.add_command(lift_group)

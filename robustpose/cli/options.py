@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import click
 
 from .lazy import module_constant
@@ -52,3 +55,14 @@ def corruptions_callback(ctx: click.Context, param: click.Parameter, value: tupl
         return resolve_corruptions(list(value))
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+def option_group(options: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """One decorator applying ``options`` (``click.option(...)`` decorators) in their listed order."""
+
+    def apply(fn: Any) -> Any:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return apply

@@ -15,6 +15,7 @@ EPILOG = """\b
 Examples:
   robustpose synth --out data/synthpose --train 2000 --val 200
   robustpose synth --out /tmp/sp --train 10 --val 5 --size 256x192 --seed 3
+  robustpose synth --out data/synthpose --part-labels      # + LIP-format part labels (robustpose parts build)
 """
 
 
@@ -39,9 +40,12 @@ def parse_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple[
               help="Seed; image i of a split depends only on (seed, split, i).")
 @click.option("--max-people", type=click.IntRange(min=1), default=MAX_PEOPLE, show_default=True,
               help="Most people drawn in one image.")
+@click.option("--part-labels", is_flag=True,
+              help="Also write each image's LIP part labels, parsing/{train,val}/*.png (ids 0-19, for `robustpose "
+                   "parts build`); the images are the same with or without.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress.")
 def synth_cmd(out: Path, n_train: int, n_val: int, size: tuple[int, int], seed: int, max_people: int,
-              quiet: bool) -> None:
+              part_labels: bool, quiet: bool) -> None:
     """Render SynthPose: multi-person scenes with exact COCO keypoint labels and occlusion-aware visibility."""
     from robustpose.datasets.synthpose import SynthConfig, generate_split, iter_splits
 
@@ -49,7 +53,8 @@ def synth_cmd(out: Path, n_train: int, n_val: int, size: tuple[int, int], seed: 
     console = make_console()
     for split, count in iter_splits(n_train, n_val):
         ticks = progress_wrapper(console, f"rendering {split}", "images", quiet)(range(count), count)
-        ann = generate_split(out, split, count, config, seed, progress=lambda t=ticks: next(t, None))
+        ann = generate_split(out, split, count, config, seed, progress=lambda t=ticks: next(t, None),
+                             part_labels=part_labels)
         for _ in ticks:  # close the bar / print the last progress line
             pass
         plain(console, f"wrote {count} {split} images and {ann}")

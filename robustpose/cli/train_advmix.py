@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from .lazy import module_constant
+from .options import option_group
 from .train import explicit_settings, run_training, training_options
 
 # read without importing robustpose.train.advmix (torch), so that --help starts fast (robustpose/cli/lazy.py)
@@ -54,11 +55,7 @@ ADVMIX_OPTIONS = [
     click.option("--probe-every", type=click.IntRange(min=0), default=0, show_default=True,
                  help="Every N steps also measure the pose loss on the equal mix (progress shows both)."),
 ]
-
-def advmix_options(fn):
-    for option in reversed(ADVMIX_OPTIONS):
-        fn = option(fn)
-    return fn
+advmix_options = option_group(ADVMIX_OPTIONS)
 
 
 @click.command("advmix", epilog=EPILOG)

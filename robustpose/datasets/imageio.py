@@ -51,7 +51,8 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
 
 
 def encode_image(image: np.ndarray, fmt: str, quality: int = DEFAULT_JPEG_QUALITY) -> bytes:
-    """Encode an ``(H, W, 3)`` uint8 RGB array as JPEG (Pillow, ``quality``, 4:2:0) or PNG (Pillow defaults).
+    """Encode an ``(H, W, 3)`` uint8 RGB array as JPEG (Pillow, ``quality``, 4:2:0) or PNG (Pillow defaults); PNG also
+    takes ``(H, W)`` uint8 (8-bit grey) and ``(H, W, 4)`` uint8 (RGBA).
 
     ``encode_image(x, 'jpg', 75)`` gives the same bytes as ``Image.fromarray(x).save('f.jpg')``.
     """

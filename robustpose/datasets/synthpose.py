@@ -34,6 +34,7 @@ SHIFT = 4  # OpenCV sub-pixel bits for drawing
 ONE = 1 << SHIFT
 SPLITS = ("train", "val")
 JPEG_QUALITY = 92
+PARSING = "parsing"  # folder of the LIP-format part label rasters (``--part-labels``)
 
 # COCO joint indices
 NOSE, LEYE, REYE, LEAR, REAR, LSHO, RSHO, LELB, RELB, LWRI, RWRI, LHIP, RHIP, LKNE, RKNE, LANK, RANK = range(17)
@@ -130,6 +131,8 @@ class Scene:
         masks: per person, ``(H, W)`` bool: that person's own drawn pixels before anyone else is drawn on top.
         keypoints: per person, ``(17, 3)`` float64 ``(x, y, v)`` in COCO convention (``v=0`` -> x = y = 0).
         order: person indices from back (first drawn) to front.
+        parts: ``(H, W)`` uint8 LIP part labels (0 background, 1-19 as in LIP; the front-most person's part wins,
+            like ``ids``), when rendered with ``part_labels``; else None.
     """
 
     image: np.ndarray
@@ -137,6 +140,7 @@ class Scene:
     masks: list[np.ndarray]
     keypoints: list[np.ndarray]
     order: list[int]
+    parts: np.ndarray | None = None
 
 
 # ------------------------------------------------------------------ skeleton
@@ -285,53 +289,91 @@ def _thick(t: float) -> int:
     return max(1, int(round(t)))
 
 
-def _material_masks(pose: Pose, style: Style, shape: tuple[int, int],
-                    origin: np.ndarray) -> dict[str, np.ndarray]:
+# LIP ids (robustpose.datasets.parts.LIP_LABELS) of the part label rasters
+LIP_HAIR, LIP_UPPER_CLOTHES, LIP_PANTS, LIP_FACE = 2, 5, 9, 13
+LIP_ARM, LIP_LEG, LIP_SHOE = {1: 14, -1: 15}, {1: 16, -1: 17}, {1: 18, -1: 19}  # side +1: the person's left
+# The label layers in the order their materials are composited (later wins), as _material_masks draws them.
+LABEL_ORDER = (LIP_SHOE[1], LIP_SHOE[-1], LIP_PANTS, LIP_UPPER_CLOTHES, LIP_LEG[1], LIP_LEG[-1], LIP_ARM[1],
+               LIP_ARM[-1], LIP_FACE, LIP_HAIR)
+
+
+def _material_masks(pose: Pose, style: Style, shape: tuple[int, int], origin: np.ndarray,
+                    by_label: bool = False) -> dict:
     """Anti-aliased coverage ``(h, w)`` float32 in [0, 1] of each material of one person, in drawing order.
 
-    The canvas is the window of the image whose top-left pixel is ``origin`` ``(x, y)``.
+    The canvas is the window of the image whose top-left pixel is ``origin`` ``(x, y)``. With ``by_label`` the
+    same primitives are drawn into one layer per LIP part label instead (keys: the LIP ids of
+    :data:`LABEL_ORDER`, person's left and right apart), for the part label rasters; the material layers, and so
+    the image, do not depend on it.
     """
     kp, H = pose.keypoints - origin, pose.height
     head_center = pose.head_center - origin
     ta, tl = style.arm_thickness * H, style.leg_thickness * H
-    layers = {name: np.zeros(shape, np.uint8) for name in ("shoes", "pants", "shirt", "skin", "hair")}
+    keys = LABEL_ORDER if by_label else ("shoes", "pants", "shirt", "skin", "hair")
+    layers = {key: np.zeros(shape, np.uint8) for key in keys}
 
-    def line(layer: str, a: np.ndarray, b: np.ndarray, t: float) -> None:
-        cv2.line(layers[layer], _pt(a), _pt(b), 255, _thick(t), cv2.LINE_AA, SHIFT)
+    def layer(material: str, label: int) -> np.ndarray:
+        return layers[label if by_label else material]
 
-    def disc(layer: str, c: np.ndarray, r: float) -> None:
-        cv2.circle(layers[layer], _pt(c), int(round(max(r, 1.0) * ONE)), 255, -1, cv2.LINE_AA, SHIFT)
+    def line(material: str, label: int, a: np.ndarray, b: np.ndarray, t: float) -> None:
+        cv2.line(layer(material, label), _pt(a), _pt(b), 255, _thick(t), cv2.LINE_AA, SHIFT)
 
-    for hip, kne, ank in ((LHIP, LKNE, LANK), (RHIP, RKNE, RANK)):
-        line("pants", kp[hip], kp[kne], tl)
-        line("skin" if style.shorts else "pants", kp[kne], kp[ank], 0.8 * tl)
-        disc("pants", kp[kne], 0.45 * tl)
+    def disc(material: str, label: int, c: np.ndarray, r: float) -> None:
+        cv2.circle(layer(material, label), _pt(c), int(round(max(r, 1.0) * ONE)), 255, -1, cv2.LINE_AA, SHIFT)
+
+    for side, (hip, kne, ank) in ((1, (LHIP, LKNE, LANK)), (-1, (RHIP, RKNE, RANK))):
+        line("pants", LIP_PANTS, kp[hip], kp[kne], tl)
+        if style.shorts:
+            line("skin", LIP_LEG[side], kp[kne], kp[ank], 0.8 * tl)
+        else:
+            line("pants", LIP_PANTS, kp[kne], kp[ank], 0.8 * tl)
+        disc("pants", LIP_PANTS, kp[kne], 0.45 * tl)
         d = kp[ank] - kp[kne]
         foot_dir = np.array([np.sign(kp[ank][0] - kp[hip][0] + 1e-6) * 0.9, 0.35]) * 0.06 * H
-        line("shoes", kp[ank], kp[ank] + foot_dir + d * 0.05, 0.7 * tl)
-    line("pants", kp[LHIP], kp[RHIP], tl)
+        line("shoes", LIP_SHOE[side], kp[ank], kp[ank] + foot_dir + d * 0.05, 0.7 * tl)
+    line("pants", LIP_PANTS, kp[LHIP], kp[RHIP], tl)
     torso = np.array([kp[LSHO], kp[RSHO], kp[RHIP], kp[LHIP]])
     centre = torso.mean(axis=0)
     torso = centre + (torso - centre) * 1.08
-    cv2.fillPoly(layers["shirt"], [np.round(torso * ONE).astype(np.int32)], 255, cv2.LINE_AA, SHIFT)
-    for sho, elb, wri in ((LSHO, LELB, LWRI), (RSHO, RELB, RWRI)):
-        line("shirt", kp[sho], kp[elb], ta)
-        line("shirt" if style.long_sleeves else "skin", kp[elb], kp[wri], 0.85 * ta)
-        disc("skin", kp[wri] + (kp[wri] - kp[elb]) / (np.linalg.norm(kp[wri] - kp[elb]) + 1e-6) * 0.3 * ta, 0.6 * ta)
+    cv2.fillPoly(layer("shirt", LIP_UPPER_CLOTHES), [np.round(torso * ONE).astype(np.int32)], 255, cv2.LINE_AA,
+                 SHIFT)
+    for side, (sho, elb, wri) in ((1, (LSHO, LELB, LWRI)), (-1, (RSHO, RELB, RWRI))):
+        line("shirt", LIP_UPPER_CLOTHES, kp[sho], kp[elb], ta)
+        if style.long_sleeves:
+            line("shirt", LIP_UPPER_CLOTHES, kp[elb], kp[wri], 0.85 * ta)
+        else:
+            line("skin", LIP_ARM[side], kp[elb], kp[wri], 0.85 * ta)
+        hand = kp[wri] + (kp[wri] - kp[elb]) / (np.linalg.norm(kp[wri] - kp[elb]) + 1e-6) * 0.3 * ta
+        disc("skin", LIP_ARM[side], hand, 0.6 * ta)
         if not style.long_sleeves:
-            disc("shirt", kp[elb], 0.3 * ta)
+            disc("shirt", LIP_UPPER_CLOTHES, kp[elb], 0.3 * ta)
     sho_c = (kp[LSHO] + kp[RSHO]) / 2
     r = pose.head_radius
-    line("skin", sho_c, head_center, 0.8 * r)
+    line("skin", LIP_FACE, sho_c, head_center, 0.8 * r)  # LIP has no neck class: the neck is labelled face
     for ear in (LEAR, REAR):
-        cv2.ellipse(layers["skin"], _pt(kp[ear]), (int(0.2 * r * ONE), int(0.32 * r * ONE)), pose.head_angle, 0, 360,
-                    255, -1, cv2.LINE_AA, SHIFT)
+        cv2.ellipse(layer("skin", LIP_FACE), _pt(kp[ear]), (int(0.2 * r * ONE), int(0.32 * r * ONE)),
+                    pose.head_angle, 0, 360, 255, -1, cv2.LINE_AA, SHIFT)
     head_axes = (int(0.86 * r * ONE), int(1.05 * r * ONE))
-    cv2.ellipse(layers["skin"], _pt(head_center), head_axes, pose.head_angle, 0, 360, 255, -1, cv2.LINE_AA, SHIFT)
+    cv2.ellipse(layer("skin", LIP_FACE), _pt(head_center), head_axes, pose.head_angle, 0, 360, 255, -1, cv2.LINE_AA,
+                SHIFT)
     hair_axes = (int(0.92 * r * ONE), int(1.1 * r * ONE))
-    cv2.ellipse(layers["hair"], _pt(head_center - np.array([0, 0.08 * r])), hair_axes, pose.head_angle, 180, 360,
-                255, -1, cv2.LINE_AA, SHIFT)
+    cv2.ellipse(layer("hair", LIP_HAIR), _pt(head_center - np.array([0, 0.08 * r])), hair_axes, pose.head_angle,
+                180, 360, 255, -1, cv2.LINE_AA, SHIFT)
     return {k: v.astype(np.float32) / 255.0 for k, v in layers.items()}
+
+
+def part_labels_of(layers: dict[int, np.ndarray], person: np.ndarray) -> np.ndarray:
+    """The ``(h, w)`` uint8 LIP label map of one person from its label layers (:func:`_material_masks` with
+    ``by_label``) and its pixels ``person`` (bool): each pixel gets the last layer in :data:`LABEL_ORDER` covering it
+    by at least half (the material composited on top), a person pixel no layer covers by half the most-covering
+    layer's, other pixels 0."""
+    stack = np.stack([layers[k] for k in LABEL_ORDER])
+    ids = np.asarray(LABEL_ORDER, np.uint8)
+    out = ids[np.argmax(stack, axis=0)]
+    for label, alpha in zip(LABEL_ORDER, stack):
+        out[alpha >= 0.5] = label
+    out[~person] = 0
+    return out
 
 
 def _draw_face(img: np.ndarray, pose: Pose, style: Style) -> None:
@@ -348,7 +390,7 @@ def _draw_face(img: np.ndarray, pose: Pose, style: Style) -> None:
 
 
 def render_people(rng: np.random.Generator, base: np.ndarray, poses: list[Pose], styles: list[Style],
-                  order: list[int]) -> Scene:
+                  order: list[int], part_labels: bool = False) -> Scene:
     """Draw ``poses`` onto ``base`` back to front (``order[0]`` first) and derive the labels.
 
     Parameters
@@ -359,6 +401,9 @@ def render_people(rng: np.random.Generator, base: np.ndarray, poses: list[Pose],
         The background (not modified).
     poses, styles : lists of equal length
     order : permutation of ``range(len(poses))``, back to front.
+    part_labels : bool
+        Also draw the LIP part label raster (``Scene.parts``); it draws no pixel of the image and takes nothing from
+        ``rng``, so the image is the same either way.
 
     Returns
     -------
@@ -367,6 +412,7 @@ def render_people(rng: np.random.Generator, base: np.ndarray, poses: list[Pose],
     h, w = base.shape[:2]
     img = base.copy()
     ids = np.zeros((h, w), np.int32)
+    parts = np.zeros((h, w), np.uint8) if part_labels else None
     masks: list[np.ndarray] = [np.zeros((h, w), bool)] * len(poses)
     for k in order:
         pose, style = poses[k], styles[k]
@@ -396,8 +442,12 @@ def render_people(rng: np.random.Generator, base: np.ndarray, poses: list[Pose],
         masks[k] = np.zeros((h, w), bool)
         masks[k][win] = union >= 0.5
         ids[masks[k]] = k + 1
+        if parts is not None:
+            labels = part_labels_of(_material_masks(pose, style, shape, np.array([x0, y0], float), by_label=True),
+                                    masks[k][win])
+            parts[win][masks[k][win]] = labels[masks[k][win]]
     keypoints = [visibility(poses[k].keypoints, k, ids) for k in range(len(poses))]
-    return Scene(np.clip(np.round(img), 0, 255).astype(np.uint8), ids, masks, keypoints, list(order))
+    return Scene(np.clip(np.round(img), 0, 255).astype(np.uint8), ids, masks, keypoints, list(order), parts)
 
 
 def visibility(kp: np.ndarray, k: int, ids: np.ndarray) -> np.ndarray:
@@ -414,8 +464,9 @@ def visibility(kp: np.ndarray, k: int, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def render_scene(rng: np.random.Generator, config: SynthConfig) -> Scene:
-    """A random scene: background, 1..N people at random depths, positions and sizes (some cut by the frame)."""
+def render_scene(rng: np.random.Generator, config: SynthConfig, part_labels: bool = False) -> Scene:
+    """A random scene: background, 1..N people at random depths, positions and sizes (some cut by the frame);
+    with ``part_labels`` also its LIP part label raster (the image is the same either way)."""
     h, w = config.height, config.width
     base = background(rng, (h, w))
     n = int(rng.integers(config.min_people, config.max_people + 1))
@@ -426,7 +477,7 @@ def render_scene(rng: np.random.Generator, config: SynthConfig) -> Scene:
         poses.append(sample_pose(rng, hip, heights[i]))
         styles.append(sample_style(rng))
     order = list(range(n))[::-1]  # smaller (farther) people first
-    return render_people(rng, base, poses, styles, order)
+    return render_people(rng, base, poses, styles, order, part_labels)
 
 
 # ------------------------------------------------------------------ COCO records
@@ -464,8 +515,10 @@ def image_rng(seed: int, split: str, index: int) -> np.random.Generator:
 
 
 def generate_split(out: str | os.PathLike, split: str, count: int, config: SynthConfig, seed: int,
-                   progress: Callable[[], None] | None = None) -> Path:
-    """Render ``count`` images into ``out/images/<split>/`` and write ``out/annotations/person_keypoints_<split>.json``.
+                   progress: Callable[[], None] | None = None, part_labels: bool = False) -> Path:
+    """Render ``count`` images into ``out/images/<split>/`` and write ``out/annotations/person_keypoints_<split>.json``;
+    with ``part_labels`` also each image's LIP part label raster, ``out/parsing/<split>/<stem>.png`` (8-bit grey,
+    values 0-19 as in LIP's parsing annotations; the images are the same either way).
 
     Files are written atomically; returns the annotation file's path.
     """
@@ -474,9 +527,11 @@ def generate_split(out: str | os.PathLike, split: str, count: int, config: Synth
     out = Path(out)
     images, anns = [], []
     for i in range(count):
-        scene = render_scene(image_rng(seed, split, i), config)
+        scene = render_scene(image_rng(seed, split, i), config, part_labels)
         name = f"{split}/{i:06d}.jpg"
         write_atomic(out / "images" / name, encode_image(scene.image, "jpg", JPEG_QUALITY))
+        if scene.parts is not None:
+            write_atomic(out / PARSING / split / f"{i:06d}.png", encode_image(scene.parts, "png"))
         image_id = i + 1
         images.append({"id": image_id, "file_name": name, "width": config.width, "height": config.height})
         anns += annotations_for(scene, image_id, len(anns) + 1, config)

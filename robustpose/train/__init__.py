@@ -5,6 +5,7 @@ A method class takes ``(model, config, device)`` and reads its settings dataclas
 """
 
 from .advmix import AdvMixConfig, AdvMixMethod
+from .asda import ASDAConfig, ASDAMethod
 from .config import PRESETS, DataConfig, ModelConfig, OptimConfig, TrainConfig, resolve_config
 from .engine import Callbacks, TrainResult, train
 from .method import Method, MethodBase
@@ -12,11 +13,13 @@ from .peng import PengAgentConfig, PengAgentMethod, PengConfig, PengMethod
 from .standard import JointsMSELoss, StandardConfig, StandardMethod
 
 METHODS: dict[str, type] = {"standard": StandardMethod, "advmix": AdvMixMethod, "peng": PengMethod,
-                             "peng-agent": PengAgentMethod}
+                             "peng-agent": PengAgentMethod, "asda": ASDAMethod}
 
 __all__ = [
     "METHODS",
     "PRESETS",
+    "ASDAConfig",
+    "ASDAMethod",
     "AdvMixConfig",
     "AdvMixMethod",
     "Callbacks",

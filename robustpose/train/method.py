@@ -12,7 +12,7 @@ engine calls these optional hooks when a method has them (:class:`MethodBase` gi
 * ``train_epoch(epoch, on_step)``: a whole epoch for a method whose epoch is not a loop of steps over the image
   dataset; the engine then builds no loader and logs what it returns.
 * ``init_files()`` and ``pools()``: the checkpoint files a run starts from and the augmentation pools it uses
-  (name -> content hash), recorded with their SHA-256 in ``CheckpointMeta.training_info``.
+  (setting name -> content hash), recorded with their SHA-256 in ``CheckpointMeta.training_info``.
 """
 
 from __future__ import annotations
@@ -138,10 +138,11 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def training_info(config: TrainConfig, method: Any) -> dict[str, Any]:
     """What produced a run's weights, for ``CheckpointMeta.training_info``: the method, its non-default settings
-    (checkpoint paths replaced by the files' SHA-256 under ``files``), the seed, and the pools' hashes."""
+    (checkpoint paths replaced by the files' SHA-256 under ``files``, pool paths by the pools' hashes under ``pools``,
+    both keyed by the setting's name), the seed."""
     settings = getattr(method, "settings", None)
     files = method.init_files() if hasattr(method, "init_files") else {}
-    changed = non_default(settings, ignore=tuple(files)) if is_dataclass(settings) else {}
+    pools = dict(method.pools()) if hasattr(method, "pools") else {}
+    changed = non_default(settings, ignore=(*files, *pools)) if is_dataclass(settings) else {}
     return {"method": config.method, "settings": changed, "seed": int(config.seed),
-            "files": {role: file_sha256(path) for role, path in files.items()},
-            "pools": dict(method.pools()) if hasattr(method, "pools") else {}}
+            "files": {role: file_sha256(path) for role, path in files.items()}, "pools": pools}
