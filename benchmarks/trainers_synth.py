@@ -116,6 +116,8 @@ def peng_row(mode: str) -> Callable[[RowContext], object]:
         agent = "" if mode == "random" else str(peng_agent(ctx))
         return partial(PengMethod, settings=PengConfig(init=str(ctx.init), agent=agent, mode=mode))
 
+    return row
+
 
 def part_pool(ctx: RowContext) -> Path:
     """ASDA's part pool, exported once from the SynthPose *training* images (``robustpose parts synth``; the
