@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from robustpose.metrics.robustness import SUMMARY_GROUPS
 
-from .leaderboard import plot_leaderboard, protocol_label
+from .leaderboard import lower_is_better, plot_leaderboard, protocol_label
 
 NUMERIC = ("clean", "mPC", "rPC", *SUMMARY_GROUPS)
 SHOWN = ("model", "method", "select", "input_size", "metric", *NUMERIC, "complete", "source")
@@ -36,7 +36,7 @@ th[aria-sort="ascending"]::after { content: " \\25B2"; } th[aria-sort="descendin
 tr.paper td { background: #fff8e1; } tr.incomplete td { color: #8a8a8a; }
 span.mark { font-size: 0.75em; padding: 0 0.4em; border-radius: 0.6em; margin-left: 0.4em; }
 span.paper { background: #f0c36d; color: #222; } span.incomplete { background: #ddd; color: #555; }
-img { max-width: 100%; margin-top: 1.5em; }
+img { max-width: 100%; margin-top: 1.5em; } div.scroll { overflow-x: auto; }
 """
 
 # Sorting: numbers by value (a blank or '–' cell goes last either way), text alphabetically.
@@ -102,10 +102,12 @@ def _table(index: int, protocol: dict, table: pd.DataFrame) -> str:
         cells = [_cell(c, row[c]) for c in SHOWN]
         cells[1] = cells[1].replace("</td>", f"{marks}</td>")  # the marks sit beside the method's name
         rows.append(f'<tr class="{" ".join(classes)}">{"".join(cells)}</tr>')
+    note = ('<p class="protocol">Lifting: MPJPE in mm, lower is better, sorted by ascending mPC; '
+            'rPC = 100 x clean / mPC.</p>\n' if lower_is_better(table) else "")
     return (f'<h2 id="protocol-{index}">Protocol {index}</h2>\n'
-            f'<p class="protocol">{html.escape(protocol_label(protocol))}</p>\n'
-            f'<table class="leaderboard" id="table-{index}"><thead><tr>{head}</tr></thead>\n'
-            f'<tbody>\n{chr(10).join(rows)}\n</tbody></table>')
+            f'<p class="protocol">{html.escape(protocol_label(protocol))}</p>\n{note}'
+            f'<div class="scroll"><table class="leaderboard" id="table-{index}"><thead><tr>{head}</tr></thead>\n'
+            f'<tbody>\n{chr(10).join(rows)}\n</tbody></table></div>')
 
 
 def leaderboard_html(groups: list[tuple[dict, pd.DataFrame]], title: str = "robustpose leaderboard") -> str:
@@ -125,6 +127,6 @@ def leaderboard_html(groups: list[tuple[dict, pd.DataFrame]], title: str = "robu
             f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
             f"<title>{html.escape(title)}</title>\n<style>{STYLE}</style></head>\n<body>\n"
             f"<h1>{html.escape(title)}</h1>\n"
-            f"<p>Values in percent; rPC = 100 x mPC / clean; group columns are means over the group's corruption "
+            f"<p>Image protocols: values in percent; rPC = 100 x mPC / clean; group columns are means over the group's corruption "
             f"cells. Runs with different protocols are never mixed. Click a column header to sort.</p>\n"
             f"{tables}\n{image}\n<script>{SCRIPT}</script>\n</body></html>\n")
