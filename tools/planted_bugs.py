@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutation" / "planted"
 
-# (area, file, exact text, replacement, test files)
+MULTIPROCESS = ["tests/test_multiprocess.py", "-k", "standard and not resume and not dies"]
+# (area, file, exact text, replacement, test files and pytest options)
 BUGS: list[tuple[str, str, str, str, list[str]]] = [
     ("seeding", "robustpose/datasets/seeding.py", '"little")', '"big")', ["tests/test_seeding.py"]),
     ("seeding", "robustpose/datasets/seeding.py", "\\0{corruption}\\0", "\\0{corruption}", ["tests/test_seeding.py"]),
@@ -62,6 +63,15 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
      'SubPolicy("sharpness", 0.6, 7, "invert", 0.4, 8)', ["tests/test_augment_tables.py"]),
     ("verify-c seed", "robustpose/datasets/verify_c.py", 'record["seeding"].get("base_seed", 0)', "0",
      ["tests/test_verify_c_seed.py"]),
+    # Multi-process training (torchrun, 2 processes); the standard trainer's runs are enough to catch them.
+    ("DDP rank split", "robustpose/train/engine.py", "return order[rank::world][:per_rank]", "return order[:per_rank]",
+     MULTIPROCESS),
+    ("DDP gradient averaging", "robustpose/train/engine.py",
+     "    if world > 1:\n        model = nn.parallel.DistributedDataParallel(",
+     "    if world > 99:\n        model = nn.parallel.DistributedDataParallel(", MULTIPROCESS),
+    ("sync batch norm", "robustpose/train/distributed.py", "return _AllReduceSum.apply(grad)", "return grad",
+     MULTIPROCESS),
+    ("DDP logged loss", "robustpose/train/distributed.py", "    t /= dist.get_world_size()\n", "", MULTIPROCESS),
 ]
 
 
