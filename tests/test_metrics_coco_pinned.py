@@ -142,8 +142,8 @@ def test_bulk_result_checks_locate_the_first_bad_record_of_any_kind():
     gt = gt_with([[2] * 17])
     good = as_result(gt["annotations"][0])
     cases = [([good, good, [1, 2]], "result 2 is a list, not an object with image_id, category_id, keypoints, score"),
-             ([good, dict(good, keypoints=7)], "result 1 has keypoints of type int, expected 51 (x, y, score per "
-                                               "keypoint)"),
+             ([good, dict(good, keypoints=7)],
+              "result 1 has keypoints of type int, expected 51 (x, y, score per keypoint)"),
              ([good] * 5 + [dict(good, keypoints=[0.0] * 54)] + [good],
               "result 5 has 54 keypoint numbers, expected 51 (x, y, score per keypoint)")]
     for results, message in cases:
