@@ -152,11 +152,11 @@ def test_full_disk_gives_one_line_error_and_resumes(shared_data, tmp_path, monke
     real_write = build_c_module.write_atomic
     calls = []
 
-    def write_until_full(path, data):
+    def write_until_full(path, data, shared=False):
         calls.append(path)
         if len(calls) > 4:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        real_write(path, data)
+        real_write(path, data, shared)
 
     monkeypatch.setattr(build_c_module, "write_atomic", write_until_full)
     args = ["--dataset", "coco", "--ann", str(shared_data / "coco/test_coco.json"), "--images",

@@ -136,3 +136,18 @@ def test_results_files_are_read_and_checked_with_their_name(tmp_path):
     path.write_text(json.dumps([dict(good, image_id=5)]))
     with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: results name 1 image id"):
         evaluate_keypoints(gt, path)
+
+
+def test_bulk_result_checks_locate_the_first_bad_record_of_any_kind():
+    gt = gt_with([[2] * 17])
+    good = as_result(gt["annotations"][0])
+    cases = [([good, good, [1, 2]], "result 2 is a list, not an object with image_id, category_id, keypoints, score"),
+             ([good, dict(good, keypoints=7)],
+              "result 1 has keypoints of type int, expected 51 (x, y, score per keypoint)"),
+             ([good] * 5 + [dict(good, keypoints=[0.0] * 54)] + [good],
+              "result 5 has 54 keypoint numbers, expected 51 (x, y, score per keypoint)")]
+    for results, message in cases:
+        with pytest.raises(ValueError) as exc:
+            check_results(gt, results)
+        assert str(exc.value) == message
+    check_results(gt, [good] * 1000)  # the bulk path passes a clean list

@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / ".mutation" / "planted"
 
-# (area, file, exact text, replacement, test files)
+MULTIPROCESS = ["tests/test_multiprocess.py", "-k", "standard and not resume and not dies"]
+# (area, file, exact text, replacement, test files and pytest options)
 BUGS: list[tuple[str, str, str, str, list[str]]] = [
     ("seeding", "robustpose/datasets/seeding.py", '"little")', '"big")', ["tests/test_seeding.py"]),
     ("seeding", "robustpose/datasets/seeding.py", "\\0{corruption}\\0", "\\0{corruption}", ["tests/test_seeding.py"]),
@@ -102,6 +103,15 @@ BUGS: list[tuple[str, str, str, str, list[str]]] = [
      'if area < min_area:', ['tests/test_asda_parts.py']),
     ('ASDA provenance', 'robustpose/train/asda/method.py', 'return {"pool": self.pool.hash}',
      'return {}', ['tests/test_asda_method.py']),
+    # Multi-process training (torchrun, 2 processes); the standard trainer's runs are enough to catch them.
+    ("DDP rank split", "robustpose/train/engine.py", "return order[rank::world][:per_rank]", "return order[:per_rank]",
+     MULTIPROCESS),
+    ("DDP gradient averaging", "robustpose/train/engine.py",
+     "    if world > 1:\n        model = nn.parallel.DistributedDataParallel(",
+     "    if world > 99:\n        model = nn.parallel.DistributedDataParallel(", MULTIPROCESS),
+    ("sync batch norm", "robustpose/train/distributed.py", "return _AllReduceSum.apply(grad)", "return grad",
+     MULTIPROCESS),
+    ("DDP logged loss", "robustpose/train/distributed.py", "    t /= dist.get_world_size()\n", "", MULTIPROCESS),
 ]
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +35,7 @@ Examples:
   robustpose train standard --data coco --train-ann ann.json --train-images imgs/ --val-ann ann.json \\
       --val-images imgs/ --arch simplebaseline_res50 --out runs/coco
   robustpose train standard --out runs/synth --resume        # continue an interrupted run
-  torchrun --nproc_per_node 4 -m robustpose train standard --config my.yaml --out runs/x
+  torchrun --nproc_per_node 4 -m robustpose train standard --config my.yaml --sync-bn --out runs/x
 """
 
 
@@ -67,10 +71,11 @@ OPTION_KEYS = {
     "input_size": "data.input_size", "workers": "data.workers", "arch": "model.arch", "lr": "optim.lr",
     "milestones": "optim.milestones", "epochs": "epochs", "batch_size": "batch_size", "seed": "seed",
     "device": "device", "threads": "threads", "amp": "amp", "channels_last": "channels_last",
-    "flip_test": "flip_test", "decode": "decode", "select": "select", "out": "out",
+    "flip_test": "flip_test", "decode": "decode", "select": "select", "sync_bn": "sync_bn", "out": "out",
 }
-# What a resumed run may change: its length and where and how fast it runs, never what it computes.
-RESUMABLE = {"epochs", "device", "threads", "data.workers", "out"}
+# What a resumed run may change: its length and where and how fast it runs, never what it computes. The per-process
+# batch may change with the process count when the global batch stays (the engine checks it).
+RESUMABLE = {"epochs", "device", "threads", "data.workers", "out", "batch_size"}
 
 
 def _nest(flat: dict[str, Any]) -> dict[str, Any]:
@@ -187,6 +192,7 @@ def run_training(method: str, opts: dict[str, Any], settings: dict[str, Any] | N
     """Resolve the config (:func:`resolve_run_config`; ``settings``: the method settings typed as flags) and train
     ``METHODS[method]`` with progress."""
     from robustpose.train import METHODS, Callbacks, train
+    from robustpose.train.distributed import PeerFailure
 
     config = resolve_run_config(method, opts, settings or {})
     try:
@@ -224,13 +230,45 @@ def run_training(method: str, opts: dict[str, Any], settings: dict[str, Any] | N
                               + (f" ({_named(named)})" if named else ""))
 
         try:
-            result = train(config, METHODS[method], resume=opts["resume"],
-                           callbacks=Callbacks(on_start=on_start, on_step=on_step, on_epoch=on_epoch))
-        except (FileExistsError, FileNotFoundError, ValueError) as exc:
+            with launcher_stop_raises():
+                result = train(config, METHODS[method], resume=opts["resume"],
+                               callbacks=Callbacks(on_start=on_start, on_step=on_step, on_epoch=on_epoch))
+        except (FileExistsError, FileNotFoundError, ValueError, PeerFailure) as exc:
             raise click.ClickException(str(exc)) from None
+        except LauncherStop:
+            env = os.environ
+            raise click.ClickException(
+                f"rank {env.get('RANK', '0')} of {env.get('WORLD_SIZE', '1')}: stopped by the launcher (SIGTERM; "
+                "torchrun stops every process when one fails, and names that rank and its error); "
+                f"{Path(config.out) / 'checkpoint.pth'} keeps the last finished epoch: rerun the same command with "
+                "--resume") from None
     if main_process:
         click.echo(f"best validation score {result.best_score:.4f}; checkpoints: {result.best} (best), "
                    f"{result.checkpoint} (latest); log: {result.out / 'log.csv'}")
+
+
+class LauncherStop(Exception):
+    """SIGTERM reached a training process: torchrun stopping the others after one of them failed."""
+
+
+@contextmanager
+def launcher_stop_raises() -> Iterator[None]:
+    """Under torchrun (``WORLD_SIZE > 1``), turn SIGTERM into :class:`LauncherStop` in this process (loader
+    workers it forks ignore it), so a surviving rank says why it stopped and what to resume."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    main_pid = os.getpid()
+
+    def handler(signum: int, frame: Any) -> None:
+        if os.getpid() == main_pid:
+            raise LauncherStop
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def check_training_data(config: Any) -> None:
@@ -282,7 +320,8 @@ def training_options(fn):
                      help="Crop size HEIGHTxWIDTH (heatmaps are a quarter of it).  [default: 256x192]"),
         click.option("--epochs", type=click.IntRange(min=1), default=None, help="Epochs.  [default: 210]"),
         click.option("--batch-size", type=click.IntRange(min=1), default=None,
-                     help="Batch size per process.  [default: 32]"),
+                     help="Batch size per process (the global batch is processes x this; --resume may change it "
+                          "with the process count when the global batch stays).  [default: 32]"),
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
                      help="Adam learning rate.  [default: 1e-3]"),
         click.option("--milestones", callback=parse_milestones, default=None,
@@ -306,6 +345,10 @@ def training_options(fn):
                           "holdout-c (the best mean score on the validation split under the 4 held-out corruptions, "
                           "never the 15 benchmark ones). Recorded in the checkpoint; the leaderboard shows it.  "
                           "[default: clean]"),
+        click.option("--sync-bn/--no-sync-bn", default=None,
+                     help="Under torchrun, batch norms use the statistics of the global batch (all processes), so N "
+                          "processes of --batch-size B train as one of N*B; off, each process normalises its own "
+                          "B samples.  [default: no-sync-bn]"),
         click.option("--resume", is_flag=True, default=False,
                      help="Continue the run in --out from its checkpoint.pth (same final weights as uninterrupted)."),
     ]

@@ -281,7 +281,7 @@ def _write_dataset_json(out: Path, record: dict) -> None:
                 "use another --out, or delete it to rebuild"
             )
         return
-    write_atomic(path, (json.dumps(record, indent=1) + "\n").encode("utf-8"))
+    write_atomic(path, (json.dumps(record, indent=1) + "\n").encode("utf-8"), shared=True)
 
 
 def _io_error(exc: OSError, what: str) -> BuildError:
@@ -456,7 +456,7 @@ def build_c(config: BuildConfig, progress: Progress | None = None) -> BuildSumma
         annotation = _annotation_record(config, ann_data)
         _write_dataset_json(config.out, dataset_record(config, names, annotation))
         if annotation is not None:
-            write_atomic(config.out / annotation["file"], ann_data)
+            write_atomic(config.out / annotation["file"], ann_data, shared=True)
     except OSError as exc:
         raise _io_error(exc, str(config.out)) from exc
     tasks = _plan(config, names, summary)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -66,20 +67,26 @@ def encode_image(image: np.ndarray, fmt: str, quality: int = DEFAULT_JPEG_QUALIT
     return buffer.getvalue()
 
 
-def partial_name(path: Path) -> Path:
-    """The temporary name :func:`write_atomic` uses for ``path`` (same folder, hidden, ``.partial`` suffix)."""
+def partial_name(path: Path, shared: bool = False) -> Path:
+    """The temporary name :func:`write_atomic` uses for ``path`` (same folder, hidden, ``.partial`` suffix); with
+    ``shared``, one of this process's own (``.NAME.<pid>-<random>.partial``)."""
+    if shared:
+        return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     return path.with_name(f".{path.name}.partial")
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+def write_atomic(path: str | os.PathLike, data: bytes, shared: bool = False) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and an atomic rename.
+
+    ``shared``: several processes may write the same file at once (the ``dataset.json`` of build-c's shards starting
+    together in a job array), so each writes its own temporary file and the last rename wins.
 
     A reader (or a resumed build) sees either no file or the whole file, never a truncated one. Parent folders
     are created. Errors (``ENOSPC``, ``EACCES``...) propagate as ``OSError`` after the temporary file is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = partial_name(path)
+    tmp = partial_name(path, shared)
     try:
         with open(tmp, "wb") as f:
             f.write(data)

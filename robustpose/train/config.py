@@ -107,6 +107,9 @@ class TrainConfig:
     # preset's steps/s here, benchmarks/train.py); numerics are those of the same ops in the other layout.
     channels_last: bool = True
     flip_test: bool = False
+    # Under torchrun: batch norms normalise with the global batch's statistics (robustpose.train.distributed), so W
+    # processes of batch B train as one process of batch W*B; off, each process normalises its own B samples.
+    sync_bn: bool = False
     # Heatmap decoder of validation, recorded in the checkpoints for eval (robustpose.inference.decode.DECODERS).
     decode: str = "quarter"
     val_every: int = 1

@@ -16,17 +16,21 @@ per-sample extras, an epoch of its own). Everything else is here:
 * **Provenance**: checkpoints record ``CheckpointMeta.training_info`` (method, non-default settings, seed, SHA-256 of
   the files the run started from, pool hashes).
 * **DDP**: under ``torchrun`` (``WORLD_SIZE > 1``) the process group is initialised (NCCL on CUDA, Gloo on CPU),
-  the model wrapped in ``DistributedDataParallel``; rank 0 validates and writes.
+  the model wrapped in ``DistributedDataParallel`` (batch norms over the global batch with ``sync_bn``); the log
+  shows the mean over processes of each step's values; rank 0 validates and writes. A resumed run may change the
+  process count if the global batch (processes x ``batch_size``) stays; a peer that dies stops the others with a
+  :class:`~robustpose.train.distributed.PeerFailure` naming the checkpoint to resume from
+  (:mod:`robustpose.train.distributed`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +49,7 @@ from robustpose.models import CheckpointMeta, create_model, save_checkpoint, tor
 
 from .config import TrainConfig, save_config
 from .data import Augment, TopDownDataset, keypoint_set_for, read_samples
+from .distributed import DistEnv, PeerFailure, convert_sync_batchnorm, global_means, init_process_group, is_peer_failure
 from .method import Method, MethodFactory, settings_dict, training_info, unwrap
 from .validate import coco_ap, pck, predict
 
@@ -261,6 +266,45 @@ def check_resumed_settings(saved: dict[str, Any], current: dict[str, Any], metho
                          "run's own settings or train into a new --out")
 
 
+def check_global_batch(state: dict[str, Any], world: int, batch_size: int, ckpt: Path) -> None:
+    """Raise ``ValueError`` unless this run's global batch (processes x per-process ``batch_size``) is the one the
+    checkpoint trained with: then the same samples make every step, whatever the process count (checkpoints from
+    before the count was recorded were written by one process)."""
+    saved_world = int(state["train_state"].get("world", 1))
+    saved_batch = int(state.get("config", {}).get("batch_size", batch_size))
+    if saved_world * saved_batch != world * batch_size:
+        fit = (saved_world * saved_batch) / world
+        hint = (f"--batch-size {int(fit)} keeps it with {world} process(es)" if fit == int(fit)
+                else f"use a process count that divides {saved_world * saved_batch}")
+        raise ValueError(f"--resume: {ckpt} trained with a global batch of {saved_world * saved_batch} "
+                         f"({saved_world} process(es) x batch {saved_batch}), this run has {world * batch_size} "
+                         f"({world} x {batch_size}); {hint}, or train into a new --out")
+
+
+@contextmanager
+def peer_guard(rank: int, world: int, epoch: int, ckpt: Path) -> Iterator[None]:
+    """Turn a collective that fails because another process went away into a :class:`PeerFailure` saying what
+    to resume (``epoch``: the one under way)."""
+    try:
+        yield
+    except Exception as exc:
+        if world > 1 and is_peer_failure(exc):
+            raise PeerFailure(peer_failure_message(exc, rank, world, epoch, ckpt)) from exc
+        raise
+
+
+def peer_failure_message(exc: BaseException, rank: int, world: int, epoch: int, ckpt: Path) -> str:
+    """What a surviving rank says when a collective fails because another process went away."""
+    detail = " ".join(str(exc).split())
+    if detail.startswith("[") and "] " in detail:  # gloo's "[.../pair.cc:537] Read error ...: Connection reset"
+        detail = detail.split("] ", 1)[1]
+    detail = detail.split(". ")[0][:160] or type(exc).__name__
+    resume = (f"{ckpt} keeps epoch {epoch - 1} (the last finished one): rerun the same command with --resume"
+              if ckpt.exists() else "no epoch had finished, so there is nothing to resume: rerun the same command")
+    return (f"rank {rank}: another of the {world} processes stopped during epoch {epoch} ({detail}); torchrun's "
+            f"report names the failed rank; {resume}")
+
+
 def _run_epoch(method: Method, train_set: TopDownDataset, config: TrainConfig, device: torch.device, epoch: int,
                rank: int, world: int, report: Callable[[int, dict[str, float]], None]
                ) -> tuple[StepMeans, float, float, int]:
@@ -284,7 +328,7 @@ def _run_epoch(method: Method, train_set: TopDownDataset, config: TrainConfig, d
     t0 = time.perf_counter()
     for step, batch in enumerate(loader):
         t1 = time.perf_counter()
-        losses = method.step(to_device(batch, device, config.channels_last))
+        losses = global_means(method.step(to_device(batch, device, config.channels_last)), device)
         t2 = time.perf_counter()
         data_s += t1 - t0
         compute_s += t2 - t1
@@ -311,12 +355,10 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
     cb = callbacks or Callbacks()
     out = Path(config.out)
     ckpt_path, best_path, log_path = out / "checkpoint.pth", out / "best.pth", out / "log.csv"
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(config.device, local_rank)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    env = DistEnv.from_env()
+    world, rank = env.world, env.rank
+    device = resolve_device(config.device, env.local_rank)
+    init_process_group(env, device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if ckpt_path.exists() and not resume:
@@ -333,6 +375,8 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     check_output_size(model, config, device)
+    if world > 1 and config.sync_bn:
+        model = convert_sync_batchnorm(model, device)
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     method = make_method(model, config, device)
@@ -352,6 +396,7 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
         state = torch_load(ckpt_path)
         check_resumed_settings(state.get("config", {}).get("method_settings", {}), config.method_settings,
                                config.method, ckpt_path)
+        check_global_batch(state, world, config.batch_size, ckpt_path)
         unwrap(model).load_state_dict(state["state_dict"])
         ts = state["train_state"]
         method.load_state_dict(ts["method"])
@@ -375,9 +420,10 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
         method.start_epoch(epoch)
         t_epoch = time.perf_counter()
         lr = method.lr()
-        means, data_s, compute_s, steps = _run_epoch(
-            method, train_set, config, device, epoch, rank, world,
-            lambda step, losses, epoch=epoch: cb.on_step(epoch, step, losses))
+        with peer_guard(rank, world, epoch, ckpt_path):
+            means, data_s, compute_s, steps = _run_epoch(
+                method, train_set, config, device, epoch, rank, world,
+                lambda step, losses, epoch=epoch: cb.on_step(epoch, step, losses))
         row: dict[str, Any] = {"epoch": epoch, "lr": lr, "loss": 0.0, **means.means(), "steps": steps,
                                "data_s": round(data_s, 3), "compute_s": round(compute_s, 3)}
         if rank == 0:
@@ -390,7 +436,7 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
                 save_checkpoint(best_path, unwrap(model), best_meta,
                                 extra={"config": config.to_dict(), "epoch": epoch, "val": row})
             train_state = {"epoch": epoch, "method": method.state_dict(), "log": log, "best_score": best_score,
-                           "rng": rng_states()}
+                           "rng": rng_states(), "world": world}
             save_checkpoint(ckpt_path, unwrap(model), meta, extra={"config": config.to_dict(),
                                                                     "train_state": train_state})
             _write_log(log_path, log)
@@ -399,5 +445,6 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
         totals["steps"] += steps
         cb.on_epoch(row)
         if world > 1:
-            dist.barrier()
+            with peer_guard(rank, world, epoch + 1, ckpt_path):
+                dist.barrier()
     return TrainResult(out, log, best_score, ckpt_path, best_path, totals)

@@ -17,7 +17,6 @@ student the clean crop in the distillation term, as the paper's figure draws it 
 from __future__ import annotations
 
 import copy
-import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from torch import nn
 from robustpose.models import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint
 
 from ..config import TrainConfig
+from ..distributed import rank_and_world, rank_share
 from ..method import MethodBase, load_init, non_default, run_label, settings_from, unwrap
 from ..standard import JointsMSELoss
 from .generator import MixGenerator, auto_depth
@@ -153,7 +153,10 @@ class AdvMixMethod(MethodBase):
         self.kinds = view_kinds(settings.views)
         self.size = tuple(config.data.input_size)
         self.mean, self.std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
-        self.rng = torch.Generator().manual_seed(int(config.seed) * 1_000_003 + int(os.environ.get("RANK", "0")))
+        # The same stream on every rank: each draws the global batch's views and keeps its own samples' rows, so
+        # W processes draw what one process with the global batch draws (robustpose.train.distributed).
+        self.rng = torch.Generator().manual_seed(int(config.seed) * 1_000_003)
+        self.rank, self.world = rank_and_world()
         self.amp = bool(config.amp and device.type == "cuda")
 
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.optim.lr,
@@ -196,12 +199,14 @@ class AdvMixMethod(MethodBase):
     def mixed_batch(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Views ``(B, k, C, H, W)``, weights ``(B, k, H, W)`` and mix ``(B, C, H, W)`` of a normalised batch
         (differentiable in the generator's parameters for the learned mixers)."""
-        params = sample_views(self.kinds, images.shape[0], self.size, gridmask_p=self.settings.gridmask_p,
-                              generator=self.rng)
+        drawn = sample_views(self.kinds, images.shape[0] * self.world, self.size, gridmask_p=self.settings.gridmask_p,
+                             generator=self.rng)
+        params = [p if p is None else rank_share(p, self.rank, self.world) for p in drawn]
         views = make_views(images, self.kinds, params, self.mean, self.std,
                            gridmask_ratio=self.settings.gridmask_ratio, chain=self.settings.mixer == "sequential")
         with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.amp):
-            weights = mix_weights(self.settings.mixer, views, self.generator, self.rng).to(views.dtype)
+            weights = mix_weights(self.settings.mixer, views, self.generator, self.rng,
+                                  shard=(self.rank, self.world)).to(views.dtype)
         return views, weights, mix(views, weights)
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:

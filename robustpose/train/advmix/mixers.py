@@ -26,7 +26,7 @@ def check_mixer(name: str) -> None:
 
 
 def mix_weights(mixer: str, views: torch.Tensor, generator_net: nn.Module | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
+                generator: torch.Generator | None = None, shard: tuple[int, int] = (0, 1)) -> torch.Tensor:
     """Convex weights over the views, per pixel.
 
     Args:
@@ -34,6 +34,8 @@ def mix_weights(mixer: str, views: torch.Tensor, generator_net: nn.Module | None
         views: the stacked views.
         generator_net: the :class:`~robustpose.train.advmix.generator.MixGenerator` (learned mixers only).
         generator: CPU random generator for ``dirichlet``.
+        shard: ``(rank, world)``: ``views`` are rows ``rank::world`` of a global batch ``world`` times larger;
+            ``dirichlet`` draws for the global batch and keeps those rows.
 
     Shape:
         ``views`` ``(B, k, C, H, W)`` -> ``(B, k, H, W)``.
@@ -57,7 +59,8 @@ def mix_weights(mixer: str, views: torch.Tensor, generator_net: nn.Module | None
         return views.new_full((b, k, h, w), 1 / k)
     if mixer == "dirichlet":
         # Dirichlet(1, ..., 1) = normalised Exponential(1) draws.
-        e = -torch.log1p(-torch.rand(b, k, generator=generator, dtype=torch.float64))
+        rank, world = shard
+        e = -torch.log1p(-torch.rand(b * world, k, generator=generator, dtype=torch.float64))[rank::world]
         wts = (e / e.sum(dim=1, keepdim=True)).to(views)
         return wts[:, :, None, None].expand(b, k, h, w)
     out = views.new_zeros((b, k, h, w))
