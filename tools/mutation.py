@@ -10,7 +10,7 @@ Usage (from the repository root; the sample data must sit in ``../shared`` as fo
 
 Each module runs in its own scratch folder (``.mutation/<module>/``, ignored by git): a copy of ``robustpose/``,
 ``tests/`` and a ``pyproject.toml`` whose ``[tool.mutmut]`` mutates that one module and runs only the tests listed
-for it in :data:`MODULES`. mutmut runs there with one worker (``--max-children 1``: the machines are shared) and
+for it in :data:`MODULES`. mutmut runs there with ``--jobs`` workers (default 1: the machines are shared) and
 forkserver isolation (the tests import torch, which is not fork-safe after its thread pools start). The scratch
 folder is kept, so ``cd .mutation/<name> && mutmut show <mutant>`` works afterwards; ``--fresh`` rebuilds it.
 
@@ -111,7 +111,7 @@ def count(results: str) -> dict[str, int]:
     return out
 
 
-def run(module: str, fresh: bool, survivors: bool, limit: int) -> dict:
+def run(module: str, fresh: bool, survivors: bool, limit: int, jobs: int = 1) -> dict:
     work = prepare(module, fresh)
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)  # mutmut puts <work>/mutants first; an outside checkout must not shadow it
@@ -121,7 +121,7 @@ def run(module: str, fresh: bool, survivors: bool, limit: int) -> dict:
     start = time.monotonic()
     try:
         with open(work / "mutmut-run.log", "w") as log:  # mutmut draws a progress line per mutant: keep it out
-            subprocess.run([*mutmut, "run", "--max-children", "1"], cwd=work, env=env, check=False, timeout=limit,
+            subprocess.run([*mutmut, "run", "--max-children", str(jobs)], cwd=work, env=env, check=False, timeout=limit,
                            stdout=log, stderr=subprocess.STDOUT)
     except subprocess.TimeoutExpired:
         print(f"{module}: stopped after {limit} s; the counts below are partial", file=sys.stderr)
@@ -152,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="rebuild the scratch folder (forget old results)")
     parser.add_argument("--survivors", action="store_true", help="print the diff of each surviving mutant")
     parser.add_argument("--limit", type=int, default=3600, help="seconds per module before giving up")
+    parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (mutmut --max-children)")
     args = parser.parse_args(argv)
     if args.list or not args.modules:
         for module, tests in MODULES.items():
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (shared_dir() / "data").is_dir():
         print(f"note: {shared_dir() / 'data'} not found; tests that need the sample data will skip", file=sys.stderr)
     for name in args.modules:
-        run(resolve(name), args.fresh, args.survivors, args.limit)
+        run(resolve(name), args.fresh, args.survivors, args.limit, args.jobs)
     return 0
 
 
