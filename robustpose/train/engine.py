@@ -114,8 +114,13 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) ->
 
 
 def init_loader_worker(worker_id: int) -> None:
-    """Loader workers decode and warp with one OpenCV thread each (no oversubscription)."""
-    cv2.setNumThreads(1)
+    """Loader workers decode and warp in their own thread, without OpenCV's pool (no oversubscription).
+
+    0 (run sequentially), not 1: ``setNumThreads(1)`` rebuilds the pool, and in a forked worker whose parent had
+    used the pool it waits forever on a condition variable of the parent's pool thread (a copy no thread will ever
+    release), so the first epoch never starts. ``setNumThreads(0)`` leaves the pool alone (tests/test_train_workers.py).
+    """
+    cv2.setNumThreads(0)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool = False
