@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from .errors import Interrupted
 from .options import SeveritiesType
 
 EPILOG = """\b
@@ -88,7 +89,11 @@ def demo_cmd(ctx: click.Context, out: Path, n_train: int, n_val: int, epochs: in
                         f"delete it to redo this stage)", fg="cyan")
             return
         click.secho(f"[{number}/4] {title}: robustpose {shlex.join(args)}", fg="cyan")
-        root.main(args=args, prog_name="robustpose", standalone_mode=False)
+        try:
+            root.main(args=args, prog_name="robustpose", standalone_mode=False)
+        except Interrupted:  # the stage's own advice (train's --resume) is the demo's to follow on a rerun
+            raise Interrupted(f"interrupted (Ctrl-C) in stage {number}/4 ({title}); finished work is kept: rerun "
+                              "the same demo command to resume") from None
 
     if threads:  # the evaluation runs in this process
         import torch

@@ -20,7 +20,7 @@ from .output import LineProgress, make_console, plain
 
 if TYPE_CHECKING:
     from robustpose.inference.evaluate import Cell
-    from robustpose.models import LoadedModel
+    from robustpose.models import CheckpointMeta, LoadedModel
 
 DEFAULT_JPEG_QUALITY: int = module_constant("robustpose.datasets.imageio", "DEFAULT_JPEG_QUALITY")
 DECODERS: tuple[str, ...] = module_constant("robustpose.inference.decode", "DECODERS")
@@ -159,10 +159,11 @@ def read_checkpoint(opts: dict[str, Any], device: str, option: str = "--ckpt") -
             from err
 
 
-def check_checkpoint_file(path: str | Path, option: str) -> None:
-    """That ``path`` loads as a checkpoint (on the CPU, weights only), else a ClickException naming ``option``."""
-    read_checkpoint({"ckpt": Path(path), "arch": None, "input_size": None, "heatmap_size": None, "color": None,
-                     "which": "auto", "trust_checkpoint": False}, "cpu", option)
+def check_checkpoint_file(path: str | Path, option: str) -> CheckpointMeta:
+    """That ``path`` loads as a checkpoint (on the CPU, weights only), else a ClickException naming ``option``;
+    returns its metadata."""
+    return read_checkpoint({"ckpt": Path(path), "arch": None, "input_size": None, "heatmap_size": None,
+                            "color": None, "which": "auto", "trust_checkpoint": False}, "cpu", option).meta
 
 
 def _check_ckpt_options(opts: dict[str, Any]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
 from .lazy import module_constant
@@ -52,3 +54,16 @@ def corruptions_callback(ctx: click.Context, param: click.Parameter, value: tupl
         return resolve_corruptions(list(value))
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx=ctx, param=param) from None
+
+
+class PositiveFloat(click.FloatRange):
+    """A finite float above 0 (``click.FloatRange(min=0, min_open=True)`` lets ``nan`` and ``inf`` through)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
