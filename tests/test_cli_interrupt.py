@@ -74,7 +74,7 @@ def robustpose(*args: object) -> list[str]:
 
 def interrupt_when(argv: list[str], ready, timeout: float = 300) -> tuple[int, str, str]:
     """Run ``argv`` in its own process group, send SIGINT to the whole group (what a terminal's Ctrl-C does) as
-    soon as ``ready(stderr_lines_so_far)`` is true, and return (exit status, stdout, stderr)."""
+    soon as ``ready(stderr_lines_so_far, pid)`` is true, and return (exit status, stdout, stderr)."""
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
                             start_new_session=True)
     lines: list[str] = []
@@ -82,7 +82,7 @@ def interrupt_when(argv: list[str], ready, timeout: float = 300) -> tuple[int, s
     reader.start()
     deadline = time.monotonic() + timeout
     try:
-        while not ready(lines) and proc.poll() is None and time.monotonic() < deadline:
+        while not ready(lines, proc.pid) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert proc.poll() is None, f"finished before the interrupt: {''.join(lines)}"
         assert time.monotonic() < deadline, f"not ready after {timeout} s: {''.join(lines)}"
@@ -128,7 +128,30 @@ def synth_small(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs process groups")
+def _spawned_workers(pid: int) -> list[int]:
+    """The children of ``pid`` started by multiprocessing's spawn (not its resource tracker)."""
+    def spawned(child: int) -> bool:
+        try:
+            return b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            return False
+
+    return [child for child in _children(pid) if spawned(child)]
+
+
+def _importing(workers: list[int], count: int) -> bool:
+    """``count`` workers, each halfway through importing the corruptions (numba's LLVM is loaded, the rest is not
+    done): a Ctrl-C now used to print a KeyboardInterrupt traceback per worker."""
+    def loaded_llvm(pid: int) -> bool:
+        try:
+            return "llvmlite" in Path(f"/proc/{pid}/maps").read_text()
+        except OSError:
+            return False
+
+    return len(workers) == count and all(loaded_llvm(pid) for pid in workers)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to see the worker processes")
 def test_ctrl_c_in_build_c_with_spawned_workers_is_one_line_and_the_rerun_gives_the_same_files(
         synth_small: Path, tmp_path: Path) -> None:
     base = ["build-c", "--dataset", "coco", "--ann", synth_small / "annotations" / "person_keypoints_val.json",
@@ -138,11 +161,11 @@ def test_ctrl_c_in_build_c_with_spawned_workers_is_one_line_and_the_rerun_gives_
     run_ok(robustpose(*base, "--out", reference, "--workers", 1))
     argv = robustpose(*base, "--out", out, "--workers", 2)
     # while the spawned workers import their modules (before any image is done) ...
-    code, _, stderr = interrupt_when(argv, lambda lines: (out / "dataset.json").is_file())
+    code, _, stderr = interrupt_when(argv, lambda lines, pid: _importing(_spawned_workers(pid), 2))
     assert_interrupted(code, stderr, "rerun the same command")
     # ... and once images are being written
     manifest = out / "manifest-1-of-1.jsonl"
-    code, _, stderr = interrupt_when(argv, lambda lines: manifest.is_file() and manifest.stat().st_size > 0)
+    code, _, stderr = interrupt_when(argv, lambda lines, pid: manifest.is_file() and manifest.stat().st_size > 0)
     assert_interrupted(code, stderr)
     for line in manifest.read_text().splitlines():  # the manifest is whole
         json.loads(line)
@@ -177,7 +200,7 @@ def standard_reference(synth_small: Path, tmp_path_factory) -> Path:
 
 
 def _after_epoch(n: int):
-    return lambda lines: any(line.startswith(f"epoch {n}:") for line in lines)
+    return lambda lines, pid: any(line.startswith(f"epoch {n}:") for line in lines)
 
 
 @pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs process groups")
