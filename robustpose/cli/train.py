@@ -218,20 +218,15 @@ def check_checkpoints_fit(config: TrainConfig, checkpoints: dict[str, tuple[str,
 
 
 def check_run_settings(config: TrainConfig, opts: dict[str, Any], settings: dict[str, Any]) -> None:
-    """The settings of a resolved config that the engine would only trip over once the model is built or the first
-    epoch ends: the architecture, milestones past the last epoch, a device this machine lacks. Each is a
-    ``UsageError`` naming the option (or the preset / YAML) that set it."""
+    """The settings of a resolved config that the engine would only trip over once the model is built: the
+    architecture and a device this machine lacks. Each is a ``UsageError`` naming the option (or the preset / YAML)
+    that set it. (Milestones past ``--epochs`` are allowed: ``--resume --epochs N`` may extend the run to them.)"""
     from robustpose.inference import resolve_device
     from robustpose.models import list_models
 
     if config.model.arch not in list_models():
         raise click.UsageError(f"{_flag_name('model.arch', opts, settings)}: unknown model {config.model.arch!r}; "
                                f"registered models: {', '.join(list_models())}")
-    late = [m for m in config.optim.milestones if m >= config.epochs]
-    if late and opts["milestones"] is not None:  # a preset's milestones may lie past a shorter --epochs
-        raise click.UsageError(f"--milestones: epoch {late[0]} is not before the end of the run ({config.epochs} "
-                               f"epochs, 0-{config.epochs - 1}), so the learning rate would never drop there; use "
-                               "milestones below --epochs, or --milestones '' for no decay")
     try:
         resolve_device(config.device)
     except ValueError as exc:
