@@ -272,6 +272,18 @@ def test_leaderboard_bad_input(tmp_path: Path) -> None:
     assert not (tmp_path / "lb").exists()
 
 
+def test_leaderboard_of_a_run_scoring_zero_shows_no_rpc(tmp_path: Path, ckpt: Path) -> None:
+    """An untrained model scores AP 0 clean, so its rPC (100 x mPC / clean) is undefined: a dash, not a crash (the
+    terminal table formatted None; found by the new-user walk)."""
+    run = tmp_path / "run"
+    assert invoke([*eval_ckpt_args(ckpt, run), "-q"]).exit_code == 0
+    assert json.loads((run / "summary.json").read_text())["rPC"] is None
+    result = invoke(["leaderboard", run, "--out", tmp_path / "lb"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "simplebaseline_res18" in line)
+    assert row.split("│")[6].strip() == "–" and "NO (partial run)" in row, row
+
+
 # ------------------------------------------------------------------------------------------- train
 
 
