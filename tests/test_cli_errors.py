@@ -58,7 +58,7 @@ def ckpt(tmp_path_factory) -> Path:
 
 def eval_ckpt_args(ckpt: Path, out: Path, ann: Path = COCO_ANN, images: Path = DATA / "coco") -> list:
     return ["eval", "--ckpt", ckpt, "--dataset", "coco", "--ann", ann, "--images", images, "--out", out,
-            *CELL, "--workers", "0", "--device", "cpu", "--metric-backend", "pycocotools"]
+            *CELL, "--workers", "0", "--threads", "1", "--device", "cpu", "--metric-backend", "pycocotools"]
 
 
 def _write(path: Path, text: str | bytes) -> Path:
@@ -93,8 +93,14 @@ EVAL_CKPT_CASES: list[tuple[str, Change, int, list[str]]] = [
     ("COCO ann without annotations", lambda a, t, c: _replace(a, "--ann", _coco_without_annotations(t)), 1,
      ["no_annotations.json", "annotations"]),
     ("text file as --ckpt", lambda a, t, c: _replace(a, "--ckpt", _write(t / "notes.pth", "epoch 1 loss 0.3\n")), 1,
-     ["--ckpt", "notes.pth"]),
-    ("empty --ckpt", lambda a, t, c: _replace(a, "--ckpt", _write(t / "empty.pth", b"")), 1, ["empty.pth"]),
+     ["--ckpt", "notes.pth", "it is a text file"]),
+    ("empty --ckpt", lambda a, t, c: _replace(a, "--ckpt", _write(t / "empty.pth", b"")), 1,
+     ["empty.pth", "the file is empty"]),
+    ("the annotation file as --ckpt", lambda a, t, c: _replace(a, "--ckpt", COCO_ANN), 1,
+     ["--ckpt", "test_coco.json", "it is a JSON file"]),
+    ("an image as --ckpt", lambda a, t, c: _replace(a, "--ckpt", DATA / "coco" / "000000000785.jpg"), 1,
+     ["--ckpt", "000000000785.jpg", "it is an image"]),
+    ("--threads -1", lambda a, t, c: _replace(a, "--threads", "-1"), 2, ["--threads"]),
     ("truncated --ckpt", lambda a, t, c: _replace(a, "--ckpt", _write(t / "half.pth", c.read_bytes()[:5000])), 1,
      ["half.pth"]),
     ("wrong --images folder", lambda a, t, c: _replace(a, "--images", DATA / "mpii"), 1,
@@ -230,6 +236,7 @@ PREDS_CASES = [
     ("unknown --dataset", lambda p, t: preds_args(p, t / "rep", COCO_ANN, "crowdpose"), 2, ["--dataset"]),
     ("--ckpt options with --preds", lambda p, t: [*preds_args(p, t / "rep"), "--images", DATA / "coco",
                                                   "--no-flip-test"], 2, ["--images", "--flip-test", "--ckpt"]),
+    ("--threads with --preds", lambda p, t: [*preds_args(p, t / "rep"), "--threads", "1"], 2, ["--threads", "--ckpt"]),
 ]
 
 
@@ -263,6 +270,18 @@ def test_leaderboard_bad_input(tmp_path: Path) -> None:
     assert_one_line_error(invoke(["leaderboard", tmp_path / "run", "--out", tmp_path / "lb"]), 1, "summary.json")
     assert_one_line_error(invoke(["leaderboard", tmp_path / "nowhere", "--out", tmp_path / "lb"]), 2, "nowhere")
     assert not (tmp_path / "lb").exists()
+
+
+def test_leaderboard_of_a_run_scoring_zero_shows_no_rpc(tmp_path: Path, ckpt: Path) -> None:
+    """An untrained model scores AP 0 clean, so its rPC (100 x mPC / clean) is undefined: a dash, not a crash (the
+    terminal table formatted None; found by the new-user walk)."""
+    run = tmp_path / "run"
+    assert invoke([*eval_ckpt_args(ckpt, run), "-q"]).exit_code == 0
+    assert json.loads((run / "summary.json").read_text())["rPC"] is None
+    result = invoke(["leaderboard", run, "--out", tmp_path / "lb"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.stdout.splitlines() if "simplebaseline_res18" in line)
+    assert row.split("│")[6].strip() == "–" and "NO (partial run)" in row, row
 
 
 # ------------------------------------------------------------------------------------------- train
@@ -306,6 +325,102 @@ def test_train_standard_bad_input(tmp_path: Path, synth_root: Path, case: str, m
     assert files_under(synth_root) == before
 
 
+@pytest.fixture(scope="module")
+def mpii_ckpt(tmp_path_factory) -> Path:
+    """A tiny untrained 16-joint (MPII) SimpleBaseline."""
+    torch.manual_seed(0)
+    kwargs = {**TINY, "num_joints": 16}
+    meta = default_meta("simplebaseline_res18", 16, source="robustpose", arch_kwargs=kwargs, input_size=(64, 64))
+    return save_checkpoint(tmp_path_factory.mktemp("mpii") / "mpii16.pth", create_model("simplebaseline_res18",
+                                                                                          **kwargs), meta)
+
+
+# (case, args from (synth root, scratch folder, checkpoints), exit status, what the line must name)
+SETTING_CASES = [
+    ("unknown --arch", lambda r, t, k: [*train_args(r, t / "run"), "--arch", "hrnet_w99"], 2, ["--arch", "hrnet_w99"]),
+    ("unknown arch in --config", lambda r, t, k: [*train_args(r, t / "run"), "--config",
+                                                   _write(t / "c.yaml", "model:\n  arch: resnet9\n")], 2,
+     ["c.yaml", "resnet9"]),
+    ("--input-size not divisible by 32", lambda r, t, k: [*train_args(r, t / "run"), "--input-size", "100x75"], 2,
+     ["--input-size", "100x75", "divisible by 32"]),
+    ("--input-size 64x48", lambda r, t, k: [*train_args(r, t / "run"), "--input-size", "64x48"], 2,
+     ["--input-size", "64x48"]),
+    ("--input-size zero", lambda r, t, k: [*train_args(r, t / "run"), "--input-size", "0x64"], 2, ["--input-size"]),
+    ("--input-size three sides", lambda r, t, k: [*train_args(r, t / "run"), "--input-size", "64x48x3"], 2,
+     ["--input-size"]),
+    ("--epochs negative", lambda r, t, k: _replace(train_args(r, t / "run"), "--epochs", "-3"), 2, ["--epochs"]),
+    ("--batch-size 0", lambda r, t, k: [*train_args(r, t / "run"), "--batch-size", "0"], 2, ["--batch-size"]),
+    ("--batch-size above the samples", lambda r, t, k: [*train_args(r, t / "run"), "--batch-size", "500"], 2,
+     ["--batch-size", "500"]),
+    ("--lr negative", lambda r, t, k: [*train_args(r, t / "run"), "--lr", "-0.1"], 2, ["--lr"]),
+    ("--lr zero", lambda r, t, k: [*train_args(r, t / "run"), "--lr", "0"], 2, ["--lr"]),
+    ("--lr nan", lambda r, t, k: [*train_args(r, t / "run"), "--lr", "nan"], 2, ["--lr", "nan"]),
+    ("--lr inf", lambda r, t, k: [*train_args(r, t / "run"), "--lr", "inf"], 2, ["--lr", "inf"]),
+    ("--milestones not numbers", lambda r, t, k: [*train_args(r, t / "run"), "--milestones", "a,b"], 2,
+     ["--milestones"]),
+    ("--milestones repeated", lambda r, t, k: [*train_args(r, t / "run"), "--milestones", "1,1"], 2,
+     ["--milestones"]),
+    ("--milestones zero", lambda r, t, k: [*train_args(r, t / "run"), "--milestones", "0"], 2, ["--milestones"]),
+    ("--init a text file", lambda r, t, k: [*train_args(r, t / "run"), "--init", _write(t / "notes.txt", "hi\n")],
+     1, ["--init", "notes.txt"]),
+    ("--init an MPII model on COCO-format data", lambda r, t, k: [*train_args(r, t / "run"), "--init", k["mpii"]], 1,
+     ["--init", "mpii16.pth", "16 joints"]),
+    ("--init another network configuration", lambda r, t, k: [*train_args(r, t / "run"), "--init", k["coco"]], 1,
+     ["--init", "tiny.pth", "simplebaseline_res18"]),
+    ("--init another architecture", lambda r, t, k: [*train_args(r, t / "run"), "--init", k["coco"], "--arch",
+                                                      "simplebaseline_res50"], 1, ["--init", "--arch"]),
+    ("--device cuda without CUDA", lambda r, t, k: [*train_args(r, t / "run"), "--device", "cuda"], 2,
+     ["--device", "CUDA"]),
+    ("--device not a device", lambda r, t, k: [*train_args(r, t / "run"), "--device", "gpu"], 2, ["--device", "gpu"]),
+    ("--device unsupported", lambda r, t, k: [*train_args(r, t / "run"), "--device", "mps"], 2, ["--device", "mps"]),
+    ("--workers -1", lambda r, t, k: [*train_args(r, t / "run"), "--workers", "-1"], 2, ["--workers"]),
+    ("--threads -1", lambda r, t, k: _replace(train_args(r, t / "run"), "--threads", "-1"), 2, ["--threads"]),
+    ("--seed -1", lambda r, t, k: [*train_args(r, t / "run"), "--seed", "-1"], 2, ["--seed"]),
+    ("unknown --decode", lambda r, t, k: [*train_args(r, t / "run"), "--decode", "argmax"], 2, ["--decode"]),
+    ("--config with an unknown key", lambda r, t, k: [*train_args(r, t / "run"), "--config",
+                                                       _write(t / "c.yaml", "data:\n  imgs: x\n")], 2,
+     ["c.yaml", "imgs"]),
+    ("--config value of the wrong type", lambda r, t, k: [*_replace(train_args(r, t / "run"), "--epochs", "1"),
+                                                           "--config", _write(t / "c.yaml", "batch_size: many\n")],
+     2, ["c.yaml", "batch_size", "many"]),
+    ("--config not a mapping", lambda r, t, k: [*train_args(r, t / "run"), "--config", _write(t / "c.yaml", "- 1\n")],
+     1, ["c.yaml", "mapping"]),
+    ("--data mpii on COCO-format files", lambda r, t, k: [*train_args(r, t / "run"), "--data", "mpii"], 1,
+     ["--train-ann", "--dataset coco"]),
+    ("--resume without a run", lambda r, t, k: [*train_args(r, t / "run"), "--resume"], 1,
+     ["--resume", "checkpoint.pth"]),
+    ("--out is a file", lambda r, t, k: _replace(train_args(r, t / "run"), "--out", _write(t / "run.txt", "x")), 2,
+     ["--out", "run.txt"]),
+]
+
+
+@pytest.mark.parametrize("case, make, code, names", SETTING_CASES, ids=[c[0] for c in SETTING_CASES])
+def test_train_bad_settings(tmp_path: Path, synth_root: Path, ckpt: Path, mpii_ckpt: Path, case: str, make,
+                            code: int, names: list[str]) -> None:
+    if case == "--device cuda without CUDA" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    args = make(synth_root, inputs, {"coco": ckpt, "mpii": mpii_ckpt})
+    before = files_under(tmp_path), files_under(synth_root)
+    assert_one_line_error(invoke(args), code, *names)
+    assert (files_under(tmp_path), files_under(synth_root)) == before  # nothing written (no run folder either)
+    assert not (inputs / "run").exists()
+
+
+def test_train_resume_with_changed_settings_is_refused_and_nothing_changes(tmp_path: Path, synth_root: Path) -> None:
+    out = tmp_path / "run"
+    args = [*train_args(synth_root, out), "--batch-size", "2"]
+    done = invoke(args)
+    assert done.exit_code == 0, done.output
+    before = {p: p.read_bytes() for p in out.iterdir()}
+    line = assert_one_line_error(invoke([*args, "--resume", "--lr", "0.5"]), 2, "--resume", "--lr", "optim.lr=0.5")
+    assert "new --out" in line
+    assert {p: p.read_bytes() for p in out.iterdir()} == before
+    assert_one_line_error(invoke(args), 1, "checkpoint.pth", "--resume")  # the same command without --resume
+    assert {p: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_train_advmix_bad_init(tmp_path: Path, synth_root: Path) -> None:
     base = ["train", "advmix", "--preset", "cpu-synth", "--data-root", synth_root, "--out", tmp_path / "run",
             "--epochs", "1", "--threads", "1"]
@@ -314,6 +429,31 @@ def test_train_advmix_bad_init(tmp_path: Path, synth_root: Path) -> None:
     assert_one_line_error(invoke([*base, "--init", tmp_path / "none.pth"]), 2, "--init", "none.pth")
     assert_one_line_error(invoke([*base, "--init", tmp_path / "log.txt", "--views", "1"]), 2, "--views")
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("case, extra, code, names", [
+    ("--teacher a text file", ["--teacher", "{txt}"], 1, ["--teacher", "log.txt"]),
+    ("--init an MPII model", ["--init", "{mpii}"], 1, ["--init", "16 joints"]),
+    ("--teacher an MPII model", ["--teacher", "{mpii}"], 1, ["--teacher", "16 joints"]),
+    ("--gen-lr nan", ["--gen-lr", "nan"], 2, ["--gen-lr"]),
+    ("--adv-weight inf", ["--adv-weight", "inf"], 2, ["--adv-weight"]),
+    ("--alpha above 1", ["--alpha", "2"], 2, ["--alpha"]),
+    ("unknown --mixer", ["--mixer", "cutmix"], 2, ["--mixer", "cutmix"]),
+    ("--kd-input unknown", ["--kd-input", "teacher"], 2, ["--kd-input"]),
+    ("--views 1", ["--views", "1"], 2, ["--views"]),
+])
+def test_train_advmix_bad_settings(tmp_path: Path, synth_root: Path, ckpt: Path, mpii_ckpt: Path, case: str,
+                                   extra: list[str], code: int, names: list[str]) -> None:
+    init = tmp_path / "init.pth"
+    shutil.copy(ckpt, init)
+    txt = _write(tmp_path / "log.txt", "not a model\n")
+    # --init fits the data's joints but not the preset's network: only the checks named here may fire first
+    base = ["train", "advmix", "--data-root", synth_root, "--out", tmp_path / "run", "--epochs", "1",
+            "--threads", "1", "--arch", "simplebaseline_res18", "--input-size", "64x64", "--init", init]
+    args = [*base, *[a.format(txt=txt, mpii=mpii_ckpt) for a in extra]]
+    before = files_under(tmp_path)
+    assert_one_line_error(invoke(args), code, *names)
+    assert files_under(tmp_path) == before
 
 
 # ------------------------------------------------------------------------------------------- synth, corrupt, demo
@@ -393,16 +533,22 @@ def test_progress_lines_are_periodic() -> None:
 
     from robustpose.cli.output import LineProgress
 
-    now = [0.0]
+    def printed(steps: int) -> list[str]:
+        now = [0.0]
+        console = Console(record=True, width=300, file=io.StringIO())
+        lines = LineProgress(console, "training", "steps", total=steps, every_s=10, clock=lambda: now[0])
+        for _ in range(steps):
+            now[0] += 1
+            lines.update(note="loss 0.1")
+        lines.done()
+        return console.export_text().splitlines()
+
+    text = printed(95)  # a line at 10, 20, ... 90 s, then the final one
+    assert len(text) == 10 and text[0].startswith("training: 10/95 (11%), 1.00 steps/s, 0:00:10 elapsed")
+    assert text[-1].startswith("training: 95/95 (100%)")
+    text = printed(100)  # the line at 100 s is the final count: not printed twice
+    assert len(text) == 10 and text[-1].startswith("training: 100/100 (100%)")
     console = Console(record=True, width=300, file=io.StringIO())
-    lines = LineProgress(console, "training", "steps", total=100, every_s=10, clock=lambda: now[0])
-    for _ in range(100):
-        now[0] += 1
-        lines.update(note="loss 0.1")
-    lines.done()
-    text = console.export_text().splitlines()
-    assert len(text) == 11 and text[0].startswith("training: 10/100 (10%), 1.00 steps/s, 0:00:10 elapsed")
-    assert text[-1].startswith("training: 100/100 (100%)")
     assert LineProgress(console, "images", "images", total=0).line() == "images: nothing to do (all finished earlier)"
 
 

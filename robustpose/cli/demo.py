@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from .errors import Interrupted
 from .options import SeveritiesType
 
 EPILOG = """\b
@@ -88,7 +89,11 @@ def demo_cmd(ctx: click.Context, out: Path, n_train: int, n_val: int, epochs: in
                         f"delete it to redo this stage)", fg="cyan")
             return
         click.secho(f"[{number}/4] {title}: robustpose {shlex.join(args)}", fg="cyan")
-        root.main(args=args, prog_name="robustpose", standalone_mode=False)
+        try:
+            root.main(args=args, prog_name="robustpose", standalone_mode=False)
+        except Interrupted:  # the stage's own advice (train's --resume) is the demo's to follow on a rerun
+            raise Interrupted(f"interrupted (Ctrl-C) in stage {number}/4 ({title}); finished work is kept: rerun "
+                              "the same demo command to resume") from None
 
     if threads:  # the evaluation runs in this process
         import torch
@@ -110,8 +115,9 @@ def demo_cmd(ctx: click.Context, out: Path, n_train: int, n_val: int, epochs: in
     stage(4, "evaluation", ["eval", "--ckpt", str(run / "best.pth"), "--dataset", "coco", "--ann", str(val_ann),
                             "--images", str(data / "images"), "--data-c", str(data_c), "--severities", sev,
                             "--out", str(report), "--workers", "0", "--no-flip-test"])
-    minutes = (time.perf_counter() - start) / 60
-    click.secho(f"demo finished in {minutes:.1f} min", fg="green")
+    seconds = time.perf_counter() - start
+    took = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"  # a rerun that reuses all: seconds
+    click.secho(f"demo finished in {took}", fg="green")
     click.echo(f"  model:  {run / 'best.pth'} (training log {run / 'log.csv'})")
     click.echo(f"  -C set: {data_c}")
     click.echo(f"  report: {report / 'report.md'} (plots and results.csv beside it)")

@@ -20,7 +20,7 @@ from .output import LineProgress, make_console, plain
 
 if TYPE_CHECKING:
     from robustpose.inference.evaluate import Cell
-    from robustpose.models import LoadedModel
+    from robustpose.models import CheckpointMeta, LoadedModel
 
 DEFAULT_JPEG_QUALITY: int = module_constant("robustpose.datasets.imageio", "DEFAULT_JPEG_QUALITY")
 DECODERS: tuple[str, ...] = module_constant("robustpose.inference.decode", "DECODERS")
@@ -87,6 +87,9 @@ CKPT_OPTIONS: list[Callable[[Callable], Callable]] = [
     click.option("--batch-size", type=click.IntRange(1), default=64, help="--ckpt: crops per forward pass."),
     click.option("--workers", type=click.IntRange(0), default=2,
                  help="--ckpt: DataLoader processes decoding, corrupting and cropping."),
+    click.option("--threads", type=click.IntRange(0), default=0,
+                 help="--ckpt: PyTorch CPU threads of the network (0: PyTorch's default); 1 is fastest on a busy "
+                      "machine."),
     click.option("--arch", callback=_arch, default=None,
                  help="--ckpt: architecture, a name of docs/models.md such as hrnet_w32 or simplebaseline_res50 "
                       "(default: inferred from the file's keys)."),
@@ -159,10 +162,11 @@ def read_checkpoint(opts: dict[str, Any], device: str, option: str = "--ckpt") -
             from err
 
 
-def check_checkpoint_file(path: str | Path, option: str) -> None:
-    """That ``path`` loads as a checkpoint (on the CPU, weights only), else a ClickException naming ``option``."""
-    read_checkpoint({"ckpt": Path(path), "arch": None, "input_size": None, "heatmap_size": None, "color": None,
-                     "which": "auto", "trust_checkpoint": False}, "cpu", option)
+def check_checkpoint_file(path: str | Path, option: str) -> CheckpointMeta:
+    """That ``path`` loads as a checkpoint (on the CPU, weights only), else a ClickException naming ``option``;
+    returns its metadata."""
+    return read_checkpoint({"ckpt": Path(path), "arch": None, "input_size": None, "heatmap_size": None,
+                            "color": None, "which": "auto", "trust_checkpoint": False}, "cpu", option).meta
 
 
 def _check_ckpt_options(opts: dict[str, Any]) -> None:
@@ -191,6 +195,10 @@ def predict_checkpoint(opts: dict[str, Any], dataset: str, ann: Path, out: Path,
     )
 
     rank, world, local_rank = torchrun_shard()
+    if opts["threads"]:
+        import torch
+
+        torch.set_num_threads(opts["threads"])
     try:
         device = str(resolve_device(opts["device"]))
     except (ValueError, RuntimeError) as err:

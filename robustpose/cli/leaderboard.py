@@ -39,6 +39,7 @@ def leaderboard_cmd(run_dirs: tuple[Path, ...], out: Path, with_paper: bool, htm
     from robustpose.report.leaderboard import (
         build_leaderboard,
         flip_test_label,
+        percent_text,
         write_leaderboard,
     )
 
@@ -60,7 +61,8 @@ def leaderboard_cmd(run_dirs: tuple[Path, ...], out: Path, with_paper: bool, htm
         for col in ("model", "method", "select", "input_size", "clean", "mPC", "rPC", "complete", "source"):
             shown.add_column(col, justify="right" if col in ("clean", "mPC", "rPC") else "left")
         for r in table.itertuples():
-            shown.add_row(r.model, r.method, r.select, r.input_size, f"{r.clean:.1f}", f"{r.mPC:.1f}", f"{r.rPC:.1f}",
+            shown.add_row(r.model, r.method, r.select, r.input_size, percent_text(r.clean), percent_text(r.mPC),
+                          percent_text(r.rPC),
                           "yes" if r.complete else "NO (partial run)", r.source)
         console.print(shown)
     plain(make_console(), f"wrote {out}/leaderboard.csv, leaderboard.md, leaderboard.png"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,3 +67,16 @@ def option_group(options: Sequence[Callable[[Any], Any]]) -> Callable[[Any], Any
         return fn
 
     return apply
+
+
+class PositiveFloat(click.FloatRange):
+    """A finite float above 0 (``click.FloatRange(min=0, min_open=True)`` lets ``nan`` and ``inf`` through)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number

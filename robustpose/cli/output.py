@@ -61,6 +61,7 @@ class LineProgress:
         self.every_s, self.clock = every_s, clock
         self.start = self.last = clock()
         self.completed = 0
+        self.shown = -1  # the count of the last line printed
 
     def line(self, note: str = "") -> str:
         if self.total == 0:
@@ -78,11 +79,13 @@ class LineProgress:
         self.completed += advance
         now = self.clock()
         if now - self.last >= self.every_s:
-            self.last = now
+            self.last, self.shown = now, self.completed
             plain(self.console, self.line(note))
 
     def done(self, note: str = "") -> None:
-        plain(self.console, self.line(note))
+        """The final line, unless the last periodic line already said the same count."""
+        if self.completed != self.shown:
+            plain(self.console, self.line(note))
 
 
 def progress_wrapper(console: Console, label: str, unit: str, quiet: bool = False

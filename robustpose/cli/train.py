@@ -15,10 +15,13 @@ import click
 from click.core import ParameterSource
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from .errors import Interrupted
 from .lazy import module_constant
+from .options import PositiveFloat
 from .output import LineProgress, make_console
 
 if TYPE_CHECKING:
+    from robustpose.models import CheckpointMeta
     from robustpose.train import TrainConfig
 
 # read without importing robustpose.train (torch), so that --help starts fast (robustpose/cli/lazy.py)
@@ -47,6 +50,8 @@ def parse_hw(ctx: click.Context, param: click.Parameter, value: str | None) -> l
         h, w = (int(v) for v in value.lower().split("x"))
     except ValueError:
         raise click.BadParameter(f"expected HEIGHTxWIDTH such as 256x192, got {value!r}", ctx, param) from None
+    if h <= 0 or w <= 0:
+        raise click.BadParameter(f"both sides must be positive, got {value!r}", ctx, param)
     return [h, w]
 
 
@@ -59,8 +64,8 @@ def parse_milestones(ctx: click.Context, param: click.Parameter, value: str | No
     except ValueError:
         raise click.BadParameter(f"expected comma-separated epochs such as 170,200, got {value!r}", ctx,
                                  param) from None
-    if any(e < 1 for e in epochs) or epochs != sorted(epochs):
-        raise click.BadParameter(f"milestones must be ascending epochs >= 1, got {value!r}", ctx, param)
+    if any(e < 1 for e in epochs) or epochs != sorted(set(epochs)):
+        raise click.BadParameter(f"milestones must be strictly ascending epochs >= 1, got {value!r}", ctx, param)
     return epochs
 
 
@@ -181,20 +186,75 @@ def resolve_run_config(method: str, opts: dict[str, Any], settings: dict[str, An
                                    "resume the run as it was, or train into a new --out")
         return resolve_config(saved.to_dict(), flags)
     except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
+        source = f" (check --config {opts['config']})" if opts["config"] else ""
+        raise click.UsageError(f"{exc}{source}") from None
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, recursively (checkpoint metadata and YAML spell the same kwargs differently)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def check_checkpoints_fit(config: TrainConfig, checkpoints: dict[str, tuple[str, CheckpointMeta]],
+                          opts: dict[str, Any], settings: dict[str, Any]) -> None:
+    """That each ``--init`` / ``--teacher`` checkpoint predicts the data's joints, and that ``--init`` holds the
+    network the run builds (architecture and constructor arguments); a ClickException naming the file otherwise."""
+    from robustpose.train.data import keypoint_set_for
+
+    kset = keypoint_set_for(config.data.dataset)
+    for option, (path, meta) in checkpoints.items():
+        if meta.num_joints != kset.num_joints:
+            raise click.ClickException(f"{option} {path} predicts {meta.num_joints} joints ({meta.keypoints}) but "
+                                       f"--data {config.data.dataset} has {kset.num_joints} ({kset.name}); use a "
+                                       f"checkpoint trained on {kset.name} joints")
+        if option != "--init":
+            continue
+        theirs = _plain({k: v for k, v in meta.arch_kwargs.items() if k != "num_joints"})
+        ours = _plain(config.model.kwargs)
+        if meta.arch != config.model.arch or any(theirs.get(k) != v for k, v in ours.items()):
+            source = _flag_name("model.arch", opts, settings)
+            raise click.ClickException(
+                f"{option} {path} holds {meta.arch} {theirs} but the run builds {config.model.arch} {ours} (set by "
+                f"{source}); train with the checkpoint's architecture (--arch, --preset or a --config giving its "
+                "model.kwargs) or pass another --init")
+
+
+def check_run_settings(config: TrainConfig, opts: dict[str, Any], settings: dict[str, Any]) -> None:
+    """The settings of a resolved config that the engine would only trip over once the model is built: the
+    architecture and a device this machine lacks. Each is a ``UsageError`` naming the option (or the preset / YAML)
+    that set it. (Milestones past ``--epochs`` are allowed: ``--resume --epochs N`` may extend the run to them.)"""
+    from robustpose.inference import resolve_device
+    from robustpose.models import list_models
+
+    if config.model.arch not in list_models():
+        raise click.UsageError(f"{_flag_name('model.arch', opts, settings)}: unknown model {config.model.arch!r}; "
+                               f"registered models: {', '.join(list_models())}")
+    try:
+        resolve_device(config.device)
+    except ValueError as exc:
+        raise click.UsageError(f"{_flag_name('device', opts, settings)} {config.device}: {exc}") from None
 
 
 def _named(values: dict[str, Any]) -> str:
     return " ".join(f"{k} {v:.4g}" for k, v in values.items() if isinstance(v, float))
 
 
-def run_training(method: str, opts: dict[str, Any], settings: dict[str, Any] | None = None) -> None:
-    """Resolve the config (:func:`resolve_run_config`; ``settings``: the method settings typed as flags) and train
-    ``METHODS[method]`` with progress."""
+def run_training(method: str, opts: dict[str, Any], settings: dict[str, Any] | None = None,
+                 checkpoints: dict[str, tuple[str, CheckpointMeta]] | None = None) -> None:
+    """Resolve the config (:func:`resolve_run_config`; ``settings``: the method settings typed as flags), check it
+    and the ``checkpoints`` it starts from (option -> (path, metadata)), and train ``METHODS[method]`` with
+    progress."""
     from robustpose.train import METHODS, Callbacks, train
     from robustpose.train.distributed import PeerFailure
+    from robustpose.train.engine import SettingError
 
     config = resolve_run_config(method, opts, settings or {})
+    check_run_settings(config, opts, settings or {})
+    check_checkpoints_fit(config, checkpoints or {}, opts, settings or {})
     try:
         checked = METHODS[method].settings_class(**config.method_settings)
         if hasattr(checked, "validate"):
@@ -233,8 +293,12 @@ def run_training(method: str, opts: dict[str, Any], settings: dict[str, Any] | N
             with launcher_stop_raises():
                 result = train(config, METHODS[method], resume=opts["resume"],
                                callbacks=Callbacks(on_start=on_start, on_step=on_step, on_epoch=on_epoch))
+        except SettingError as exc:
+            raise click.UsageError(f"{_flag_name(exc.key, opts, settings or {})}: {exc}") from None
         except (FileExistsError, FileNotFoundError, ValueError, PeerFailure) as exc:
             raise click.ClickException(str(exc)) from None
+        except KeyboardInterrupt:
+            raise Interrupted(interrupted_line(Path(config.out), opts["resume"])) from None
         except LauncherStop:
             env = os.environ
             raise click.ClickException(
@@ -269,6 +333,16 @@ def launcher_stop_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_line(out: Path, resumed: bool) -> str:
+    """What Ctrl-C during training leaves and how to go on: the engine resumes only with ``--resume``, from the
+    last finished epoch in ``checkpoint.pth`` (the same final weights as an uninterrupted run)."""
+    ckpt = out / "checkpoint.pth"
+    if not ckpt.is_file():
+        return "interrupted (Ctrl-C) before the first epoch finished; rerun the same command to start again"
+    how = "rerun the same command" if resumed else "rerun the same command with --resume"
+    return f"interrupted (Ctrl-C); {ckpt} holds the finished epochs: {how} to continue from there"
 
 
 def check_training_data(config: Any) -> None:
@@ -322,7 +396,7 @@ def training_options(fn):
         click.option("--batch-size", type=click.IntRange(min=1), default=None,
                      help="Batch size per process (the global batch is processes x this; --resume may change it "
                           "with the process count when the global batch stays).  [default: 32]"),
-        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+        click.option("--lr", type=PositiveFloat(), default=None,
                      help="Adam learning rate.  [default: 1e-3]"),
         click.option("--milestones", callback=parse_milestones, default=None,
                      help="Epochs at which the learning rate is multiplied by 0.1 (optim.gamma), e.g. 170,200.  "
@@ -373,6 +447,5 @@ def standard_cmd(**opts: Any) -> None:
 
     from .eval_ckpt import check_checkpoint_file
 
-    if opts["init"]:
-        check_checkpoint_file(opts["init"], "--init")
-    run_training("standard", opts, explicit_settings(StandardConfig, opts))
+    checkpoints = {"--init": (opts["init"], check_checkpoint_file(opts["init"], "--init"))} if opts["init"] else {}
+    run_training("standard", opts, explicit_settings(StandardConfig, opts), checkpoints)

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from .lazy import module_constant
-from .options import option_group
+from .options import PositiveFloat, option_group
 from .train import explicit_settings, run_training, training_options
 
 # read without importing robustpose.train.advmix (torch), so that --help starts fast (robustpose/cli/lazy.py)
@@ -44,9 +44,9 @@ ADVMIX_OPTIONS = [
                  help="Student input in the distillation term: the mix (official code) or the clean crop (paper)."),
     click.option("--loss", type=click.Choice(LOSSES), default="smoothl1", show_default=True,
                  help="Heatmap loss: smoothl1 (official code, inverted flag) or mse (paper)."),
-    click.option("--adv-weight", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+    click.option("--adv-weight", type=PositiveFloat(), default=1.0, show_default=True,
                  help="Weight of the generator's adversarial loss."),
-    click.option("--gen-lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+    click.option("--gen-lr", type=PositiveFloat(), default=1e-3, show_default=True,
                  help="Generator learning rate (Adam, the pose net's step schedule)."),
     click.option("--gen-width", type=click.IntRange(min=1), default=64, show_default=True,
                  help="Generator width (ngf)."),
@@ -71,7 +71,6 @@ def advmix_cmd(**opts: Any) -> None:
 
     if not opts["init"] and not opts["resume"]:
         raise click.UsageError("Missing option '--init': the standard checkpoint AdvMix fine-tunes and distils from")
-    for option in ("init", "teacher"):
-        if opts[option]:
-            check_checkpoint_file(opts[option], f"--{option}")
-    run_training("advmix", opts, explicit_settings(AdvMixConfig, opts))
+    checkpoints = {f"--{option}": (opts[option], check_checkpoint_file(opts[option], f"--{option}"))
+                   for option in ("init", "teacher") if opts[option]}
+    run_training("advmix", opts, explicit_settings(AdvMixConfig, opts), checkpoints)

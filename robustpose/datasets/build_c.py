@@ -21,12 +21,15 @@ import errno
 import hashlib
 import json
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -342,10 +345,56 @@ def _build_image(task: _Task) -> _Result:
 
 
 def _init_worker() -> None:
-    """One thread per worker process: the pool provides the parallelism."""
+    """One thread per worker process (the pool provides the parallelism), deaf to Ctrl-C.
+
+    The process starts with SIGINT blocked (:class:`_QuietSpawnProcess`); ignoring it discards one that arrived
+    while the worker started, so only the parent, which stops the pool, sees Ctrl-C.
+    """
     import cv2
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     cv2.setNumThreads(1)
+
+
+class _QuietSpawnProcess(SpawnProcess):
+    """A spawned process that starts with SIGINT blocked (the signal mask survives fork and exec).
+
+    A terminal's Ctrl-C goes to the whole process group: a worker still importing its modules would die with a
+    ``KeyboardInterrupt`` traceback of its own before :func:`_init_worker` could make it ignore the signal. The
+    parent's own Ctrl-C is only held back while it forks, then delivered.
+    """
+
+    def start(self) -> None:
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            super().start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+class _QuietSpawnContext(SpawnContext):
+    Process = _QuietSpawnProcess
+
+
+@contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold Ctrl-C back until the block is done, then deliver it (main thread only; elsewhere a no-op).
+
+    Around ``executor.submit``: an interrupt between a worker's start and the pool's record of it would leave a
+    worker the pool does not wait for; it outlives its parent and dies with a traceback.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            signal.raise_signal(signal.SIGINT)
 
 
 def _run_serial(tasks: list[_Task]) -> Iterator[_Result]:
@@ -355,12 +404,17 @@ def _run_serial(tasks: list[_Task]) -> Iterator[_Result]:
 
 def _run_pool(tasks: list[_Task], workers: int) -> Iterator[_Result]:
     """Results in completion order; at most ``2 * workers`` tasks in flight; stops the pool if the caller stops."""
-    executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_worker)
+    executor = ProcessPoolExecutor(workers, mp_context=_QuietSpawnContext(), initializer=_init_worker)
     pending: set = set()
     queue = iter(tasks)
+
+    def submit(task: _Task) -> None:
+        with _ctrl_c_deferred():
+            pending.add(executor.submit(_build_image, task))
+
     try:
         for task in queue:
-            pending.add(executor.submit(_build_image, task))
+            submit(task)
             if len(pending) >= 2 * workers:
                 break
         while pending:
@@ -369,7 +423,7 @@ def _run_pool(tasks: list[_Task], workers: int) -> Iterator[_Result]:
                 yield future.result()
                 next_task = next(queue, None)
                 if next_task is not None:
-                    pending.add(executor.submit(_build_image, next_task))
+                    submit(next_task)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
 

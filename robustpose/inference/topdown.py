@@ -61,12 +61,28 @@ class InferenceConfig:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``auto`` -> ``cuda`` when available, else ``cpu``; other names are checked and passed through."""
+    """``auto`` -> ``cuda`` when available, else ``cpu``; other names are checked and passed through.
+
+    Raises ``ValueError`` for a name torch does not know (``gpu``), CUDA on a machine without it, a GPU index
+    past the last GPU, or a device type this build of torch cannot allocate on (``mps`` on Linux).
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} is not a torch device name; use auto, cpu, cuda or cuda:N") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available; use --device cpu or auto")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {device!r} requested but this machine has {torch.cuda.device_count()} GPU(s) "
+                         f"(cuda:0 to cuda:{torch.cuda.device_count() - 1})")
+    if dev.type not in ("cpu", "cuda"):
+        try:
+            torch.empty(0, device=dev)
+        except (RuntimeError, AssertionError):  # torch's message lists every dispatch key it has
+            raise ValueError(f"device {device!r} is not supported by this torch build ({torch.__version__}); use "
+                             "--device cpu or auto") from None
     return dev
 
 

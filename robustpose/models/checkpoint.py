@@ -76,7 +76,9 @@ def torch_load(path: str | os.PathLike, *, trust_checkpoint: bool = False) -> An
                        for g in _numpy_safe_globals()}
             found = [g for g in torch.serialization.get_unsafe_globals_in_checkpoint(path) if g not in allowed]
         if not found and "Unsupported global" not in str(exc):
-            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[-1]}); "
+            reasons = [line.strip() for line in str(exc).splitlines() if "error:" in line.lower()]
+            why = _text_kind(path) or (reasons[-1] if reasons else "not a pickle of tensors")
+            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({why}); "
                                   "is the file complete and really a .pth?") from exc
         wanted = f" (it asks for {', '.join(sorted(set(found)))})" if found else ""
         raise CheckpointError(
@@ -84,8 +86,26 @@ def torch_load(path: str | os.PathLike, *, trust_checkpoint: bool = False) -> An
             "can run arbitrary code; if you trust where the file came from, pass --trust-checkpoint "
             "(trust_checkpoint=True)."
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile) as exc:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({exc}); is the file complete?") from exc
+    except Exception as exc:  # pickle run on other bytes fails with any of KeyError, IndexError, EOFError, ...
+        why = _text_kind(path) or f"{type(exc).__name__}: {exc}"
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({why}); is the file complete?") from exc
+
+
+def _text_kind(path: Path) -> str | None:
+    """What a file that torch cannot load holds, when it is plainly not a checkpoint: ``"the file is empty"``,
+    ``"it is an image"``, ``"it is a JSON file"``, ``"it is a text file"``; None for other binary content."""
+    head = path.read_bytes()[:4096]
+    if not head:
+        return "the file is empty"
+    if head.startswith((b"\xff\xd8\xff", b"\x89PNG")):
+        return "it is an image"
+    try:
+        text = head.decode("utf-8").lstrip()
+    except UnicodeDecodeError:
+        return None
+    if not text.isprintable() and not all(c.isprintable() or c.isspace() for c in text):
+        return None
+    return "it is a JSON file" if text[:1] in "{[" else "it is a text file"
 
 
 # ---------------------------------------------------------------- state-dict extraction and key mapping

@@ -170,6 +170,11 @@ def protocol_label(protocol: dict) -> str:
                      for k in PROTOCOL_FIELDS)
 
 
+def percent_text(value: float | None) -> str:
+    """A leaderboard value for a table: one decimal, ``–`` where it is undefined (rPC of a run scoring 0 clean)."""
+    return "–" if value is None or pd.isna(value) else f"{value:.1f}"
+
+
 def leaderboard_markdown(groups: list[tuple[dict, pd.DataFrame]]) -> str:
     """One Markdown section per protocol (values in percent; rPC = 100 x mPC / clean)."""
     parts = ["# Leaderboard", "Sorted by mPC. Runs with different protocols are never mixed; values in percent, "
@@ -177,7 +182,7 @@ def leaderboard_markdown(groups: list[tuple[dict, pd.DataFrame]]) -> str:
     for i, (protocol, table) in enumerate(groups, 1):
         shown = table.copy()
         for col in ["clean", "mPC", "rPC", *SUMMARY_GROUPS]:
-            shown[col] = shown[col].map(lambda v: "–" if pd.isna(v) else f"{v:.1f}")
+            shown[col] = shown[col].map(percent_text)
         head = "| " + " | ".join(shown.columns) + " |\n|" + "---|" * len(shown.columns)
         body = "\n".join("| " + " | ".join(str(v) for v in row) + " |" for row in shown.itertuples(index=False))
         note = ("\n\nLifting: MPJPE in mm, lower is better, sorted by ascending mPC; rPC = 100 x clean / mPC."

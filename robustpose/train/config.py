@@ -6,6 +6,8 @@ flags. The resolved config is written to ``RUN_DIR/config.yaml`` and stored in e
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -130,8 +132,10 @@ class TrainConfig:
             raise ValueError(f"threads must be >= 0 (0: PyTorch's default), got {self.threads}")
         if self.decode not in DECODERS:
             raise ValueError(f"decode must be one of {DECODERS}, got {self.decode!r}")
-        if self.optim.lr <= 0:
-            raise ValueError(f"optim.lr must be > 0, got {self.optim.lr}")
+        if not math.isfinite(self.optim.lr) or self.optim.lr <= 0:
+            raise ValueError(f"optim.lr must be a finite number > 0, got {self.optim.lr}")
+        if self.optim.milestones != sorted(set(self.optim.milestones)) or any(m < 1 for m in self.optim.milestones):
+            raise ValueError(f"optim.milestones must be strictly ascending epochs >= 1, got {self.optim.milestones}")
         if self.select not in SELECT_RULES:
             raise ValueError(f"select must be one of {', '.join(SELECT_RULES)}, got {self.select!r}")
         if not self.out:
@@ -161,8 +165,23 @@ def _build(cls: type, values: dict[str, Any], where: str) -> Any:
                 raise ValueError(f"{where}.{name} must be a mapping, got {value!r}")
             kwargs[name] = _build(type(default), value, f"{where}.{name}")
         else:
+            _check_type(f"{where}.{name}", default if default is not None else known[name].default, value)
             kwargs[name] = value
     return cls(**kwargs)
+
+
+def _check_type(key: str, default: Any, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` has the type of the field's ``default`` (an int is a float, a path a
+    string, a tuple a list; a bool is no number); fields whose default is None are not checked."""
+    kind = type(default)
+    accepted = {bool: (bool,), int: (int,), float: (int, float), str: (str, os.PathLike), list: (list, tuple),
+                dict: (dict,)}.get(kind)
+    if accepted is None:
+        return
+    if not isinstance(value, accepted) or (isinstance(value, bool) and kind is not bool):
+        what = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list",
+                dict: "a mapping"}[kind]
+        raise ValueError(f"{key} must be {what}, got {value!r}")
 
 
 def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

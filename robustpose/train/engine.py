@@ -57,6 +57,15 @@ LOG_COLUMNS = ("epoch", "lr", "loss", "val_metric", "val_score", "epoch_s", "dat
 ENGINE_COLUMNS = (set(LOG_COLUMNS) - {"loss"}) | {"val_clean"}
 
 
+class SettingError(ValueError):
+    """A setting the model or the data cannot work with (found before anything is written); ``key`` is its
+    config key (``data.input_size``, ``batch_size``), so the CLI can name the option that set it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 @dataclass
 class Callbacks:
     """Progress hooks (the CLI draws a progress bar with them; the library never prints)."""
@@ -121,8 +130,13 @@ def epoch_order(n: int, seed: int, epoch: int, rank: int = 0, world: int = 1) ->
 
 
 def init_loader_worker(worker_id: int) -> None:
-    """Loader workers decode and warp with one OpenCV thread each (no oversubscription)."""
-    cv2.setNumThreads(1)
+    """Loader workers decode and warp in their own thread, without OpenCV's pool (no oversubscription).
+
+    0 (run sequentially), not 1: ``setNumThreads(1)`` rebuilds the pool, and in a forked worker whose parent had
+    used the pool it waits forever on a condition variable of the parent's pool thread (a copy no thread will ever
+    release), so the first epoch never starts. ``setNumThreads(0)`` leaves the pool alone (tests/test_train_workers.py).
+    """
+    cv2.setNumThreads(0)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device, channels_last: bool = False
@@ -148,16 +162,24 @@ def checkpoint_meta(config: TrainConfig, method_name: str, num_joints: int,
 
 
 def check_output_size(model: nn.Module, config: TrainConfig, device: torch.device) -> None:
-    """Raise ``ValueError`` when the model's heatmaps for ``input_size`` are not ``heatmap_size``."""
+    """Raise :class:`SettingError` when the model cannot take ``input_size`` crops or its heatmaps for them are not
+    ``heatmap_size``."""
     h, w = config.data.input_size
     was_training = model.training
-    with torch.no_grad():
-        out = model.eval()(torch.zeros(1, 3, h, w, device=device))
-    model.train(was_training)
+    try:
+        with torch.no_grad():
+            out = model.eval()(torch.zeros(1, 3, h, w, device=device))
+    except RuntimeError as exc:  # skip connections or HRNet's fusion of branches of mismatched sizes
+        raise SettingError("data.input_size", f"{config.model.arch} cannot take {h}x{w} crops "
+                           f"({str(exc).splitlines()[0]}); use an input size with both sides divisible by 32, "
+                           "e.g. 256x192") from exc
+    finally:
+        model.train(was_training)
     if tuple(out.shape[-2:]) != tuple(config.data.heatmap_size):
-        raise ValueError(f"{config.model.arch} turns {h}x{w} crops into {out.shape[-2]}x{out.shape[-1]} heatmaps, "
-                         f"not data.heatmap_size {config.data.heatmap_size[0]}x{config.data.heatmap_size[1]}; use an "
-                         "input size divisible by 32 (SimpleBaseline) and heatmaps a quarter of it")
+        raise SettingError("data.input_size", f"{config.model.arch} turns {h}x{w} crops into {out.shape[-2]}x"
+                           f"{out.shape[-1]} heatmaps, not data.heatmap_size {config.data.heatmap_size[0]}x"
+                           f"{config.data.heatmap_size[1]}; use an input size with both sides divisible by 32 and "
+                           "heatmaps a quarter of it")
 
 
 def log_columns(rows: list[dict[str, Any]]) -> list[str]:
@@ -349,6 +371,9 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
         If ``config.out`` already holds a checkpoint and ``resume`` is False.
     FileNotFoundError
         If ``resume`` is True but there is no ``checkpoint.pth`` to resume from.
+    SettingError
+        If the model cannot take ``data.input_size`` or ``batch_size`` exceeds the training samples (raised before
+        anything is written).
     ValueError
         If a resumed run's method settings differ from those the checkpoint was trained with.
     """
@@ -402,17 +427,16 @@ def train(config: TrainConfig, make_method: MethodFactory, *, resume: bool = Fal
         method.load_state_dict(ts["method"])
         first_epoch, log, best_score = ts["epoch"] + 1, list(ts["log"]), ts["best_score"]
         set_rng_states(ts["rng"])
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        save_config(config, out / "config.yaml")
-
     if hasattr(method, "train_epoch"):
         steps_per_epoch = 0  # the method's epoch has its own length
     else:
         steps_per_epoch = (len(train_set) // world) // config.batch_size
         if steps_per_epoch == 0:
-            raise ValueError(f"batch_size {config.batch_size} exceeds the {len(train_set) // world} training samples "
-                             "per process; lower --batch-size")
+            raise SettingError("batch_size", f"batch_size {config.batch_size} exceeds the {len(train_set) // world} "
+                               "training samples per process; lower --batch-size")
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(config, out / "config.yaml")
     cb.on_start(first_epoch, config.epochs, steps_per_epoch)
     totals = {"data_s": 0.0, "compute_s": 0.0, "steps": 0}
     for epoch in range(first_epoch, config.epochs):
