@@ -281,7 +281,7 @@ def test_leaderboard_of_a_run_scoring_zero_shows_no_rpc(tmp_path: Path, ckpt: Pa
     result = invoke(["leaderboard", run, "--out", tmp_path / "lb"])
     assert result.exit_code == 0, result.output
     row = next(line for line in result.stdout.splitlines() if "simplebaseline_res18" in line)
-    header = next(line for line in result.stdout.splitlines() if "rPC" in line).split("│")
+    header = next(line for line in result.stdout.splitlines() if "rPC" in line).replace("┃", "│").split("│")
     rpc = [c.strip() for c in header].index("rPC")
     assert row.split("│")[rpc].strip() == "–" and "NO (partial run)" in row, row
 
