@@ -267,3 +267,34 @@ def test_run_name_ignores_paths_logging_and_an_unlearned_mixers_generator():
     assert AdvMixConfig(mixer="equal", gen_width=8, gen_lr=1.0, adv_weight=2.0, gen_depth=3).run_name() == \
         "advmix[mixer=equal]"
     assert AdvMixConfig(adv_weight=2.0, gen_lr=1e-4).run_name() == "advmix[adv_weight=2.0,gen_lr=0.0001]"
+
+
+# ---------------------------------------------------------------------- what the engine hands over, what it records
+
+
+def test_settings_come_from_the_run_config_when_not_given(tmp_path):
+    cfg = config(tmp_path)
+    cfg.method, cfg.method_settings = "advmix", {"mixer": "dirichlet", "gen_width": 4, "alpha": 0.25}
+    m = AdvMixMethod(pose_net(0), cfg, torch.device("cpu"), teacher=pose_net(1))
+    assert (m.settings.mixer, m.settings.alpha, m.generator) == ("dirichlet", 0.25, None)
+    assert m.name == "advmix[mixer=dirichlet,alpha=0.25]"
+    cfg.method_settings = {"mixer": "equal", "bogus": 1}
+    with pytest.raises(ValueError, match="unknown keys \\['bogus'\\]"):
+        AdvMixMethod(pose_net(0), cfg, torch.device("cpu"), teacher=pose_net(1))
+
+
+def test_a_bad_generator_setting_is_named_in_full():
+    with pytest.raises(ValueError, match="^gen_lr and gen_width must be positive, gen_depth and probe_every >= 0$"):
+        AdvMixConfig(gen_width=0).validate()
+
+
+def test_an_unlearned_mixers_name_still_ignores_paths_and_logging():
+    assert AdvMixConfig(mixer="equal", init="a.pth", teacher="b.pth", probe_every=3, gen_width=8).run_name() == \
+        "advmix[mixer=equal]"
+
+
+def test_a_run_without_init_files_records_none_and_saves_both_scalers(tmp_path):
+    m = method(tmp_path)  # teacher given as a module, no init file
+    assert m.init_files() == {}
+    state = m.state_dict()
+    assert state["scaler"] == m.scaler.state_dict() and state["gen_scaler"] == m.gen_scaler.state_dict()
