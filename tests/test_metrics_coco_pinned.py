@@ -151,3 +151,19 @@ def test_bulk_result_checks_locate_the_first_bad_record_of_any_kind():
             check_results(gt, results)
         assert str(exc.value) == message
     check_results(gt, [good] * 1000)  # the bulk path passes a clean list
+
+
+def test_a_result_without_keypoints_and_foreign_ids_of_mixed_types_are_named():
+    gt = gt_with([[2] * 17])
+    good = as_result(gt["annotations"][0])
+    no_keypoints = {k: v for k, v in good.items() if k != "keypoints"}
+    with pytest.raises(ValueError) as exc:
+        check_results(gt, [good, no_keypoints])
+    assert str(exc.value) == ("result 1 lacks keypoints; COCO keypoint results need image_id, category_id, "
+                              "keypoints, score")
+    # ids of another file may be strings (OCHuman-style) mixed with ints: listed in text order, never a TypeError
+    mixed = [dict(good, image_id=i) for i in ("b7", 12, "a1", 9)]
+    with pytest.raises(ValueError) as exc:
+        check_results(gt, mixed)
+    assert str(exc.value) == ("results name 4 image id(s) not in the annotation file, e.g. [12, 9, 'a1', 'b7']; "
+                              "the predictions were made for another annotation file")
