@@ -34,8 +34,8 @@ from robustpose.inference.evaluate import EvalSpec, evaluate_checkpoint
 from robustpose.models import load_checkpoint
 from robustpose.train import PRESETS, StandardConfig, StandardMethod, resolve_config, train
 from robustpose.train.advmix import AdvMixConfig, AdvMixMethod
-from robustpose.train.peng import PengAgentConfig, PengAgentMethod, PengConfig, PengMethod
 from robustpose.train.asda import ASDAConfig, ASDAMethod
+from robustpose.train.peng import PengAgentConfig, PengAgentMethod, PengConfig, PengMethod
 
 # trainer -> method factory from the smoke run's folder of runs (standard trains first: the others start from its
 # checkpoint; peng-agent before peng, whose agent it is) and whether the run is the tiny CPU one (official widths on

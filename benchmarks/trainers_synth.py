@@ -50,9 +50,9 @@ from robustpose.report.leaderboard import build_leaderboard, leaderboard_markdow
 from robustpose.report.render import markdown_table
 from robustpose.train import PRESETS, Callbacks, StandardConfig, StandardMethod, TrainConfig, resolve_config, train
 from robustpose.train.advmix import LEARNED, MIXERS, AdvMixConfig, AdvMixMethod
+from robustpose.train.asda import ASDAConfig, ASDAMethod
 from robustpose.train.peng import MODES as PENG_MODES
 from robustpose.train.peng import PengAgentConfig, PengAgentMethod, PengConfig, PengMethod
-from robustpose.train.asda import ASDAConfig, ASDAMethod
 
 PRESET = "cpu-synth"
 
