@@ -6,8 +6,10 @@ predictions layout of ``docs/metrics.md``. Timed, as CPU time of this process (s
 as wall clock:
 
 * **robustpose**: :func:`robustpose.report.evaluate_run` on the folder, i.e. ``eval --preds`` without the CLI:
-  reading the ground truth, reading and checking every results file (orjson, bulk checks), scoring (hotcoco), the
-  mPC summary and the report files (csv, json, markdown, two plots).
+  reading the ground truth, checking every results file (a typed msgspec decode that leaves the keypoint numbers
+  to hotcoco's own parser, numpy counts), scoring (hotcoco), the mPC summary and the report files (csv, json,
+  markdown, two plots). Once in this process (``--jobs 1``), and once with ``--jobs N`` worker processes (their
+  CPU time counted as well).
 * **pycocotools**: per file, what a pycocotools user runs: ``COCO.loadRes(file)`` (Python ``json``), ``COCOeval``
   ``evaluate / accumulate / summarize``; its ground truth indexed once.
 
@@ -18,6 +20,7 @@ Usage::
 
     python benchmarks/metrics.py                # the full 76 cells (pycocotools takes ~10-20 min on one core)
     python benchmarks/metrics.py --cells 4      # a quick look (a partial table)
+    python benchmarks/metrics.py --jobs 8       # the worker-process run with 8 processes (default: one per core)
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import contextlib
 import io
 import json
 import math
+import os
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -36,23 +41,29 @@ from pycocotools.cocoeval import COCOeval
 
 from robustpose.corruptions import corruption_names
 from robustpose.metrics import CocoKeypointEvaluator
-from robustpose.metrics.coco import STAT_NAMES, check_results, read_results
+from robustpose.metrics.coco import STAT_NAMES, results_file_passes
 from robustpose.metrics.synthetic import noisy_keypoint_results, synthetic_coco_keypoints
 from robustpose.report import evaluate_run
 
 
+def children_cpu() -> float:
+    """CPU seconds of this process's finished (joined) child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 class Clock:
-    """Accumulated wall and CPU seconds of the timed blocks."""
+    """Accumulated wall and CPU seconds of the timed blocks (CPU: this process and the children it joined)."""
 
     def __init__(self) -> None:
         self.wall = self.cpu = 0.0
 
     @contextlib.contextmanager
     def __call__(self):
-        w, c = time.perf_counter(), time.process_time()
+        w, c = time.perf_counter(), time.process_time() + children_cpu()
         yield
         self.wall += time.perf_counter() - w
-        self.cpu += time.process_time() - c
+        self.cpu += time.process_time() + children_cpu() - c
 
 
 def cell_files(root: Path, n: int) -> list[tuple[str, Path]]:
@@ -86,6 +97,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--people", type=int, default=6350)
     parser.add_argument("--results", type=int, default=30000, help="results per cell")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="worker processes of the second run")
     args = parser.parse_args()
 
     gt_dict = synthetic_coco_keypoints(args.images, args.people, seed=0)
@@ -101,10 +113,15 @@ def main() -> None:
         print(f"{len(cells)} result files written ({sum(p.stat().st_size for _, p in cells) / 1e6:.0f} MB)",
               flush=True)
 
-        ours = Clock()
+        ours, ours_jobs = Clock(), Clock()
         with ours():
             run = evaluate_run(root, "coco", ann, out=Path(tmp) / "report", backend="hotcoco",
                                partial=len(cells) < 76)
+        with ours_jobs():
+            run_jobs = evaluate_run(root, "coco", ann, out=Path(tmp) / "report-jobs", backend="hotcoco",
+                                    partial=len(cells) < 76, jobs=args.jobs)
+        if (run_jobs.clean, run_jobs.cells) != (run.clean, run.cells):
+            raise SystemExit(f"--jobs {args.jobs} gave other stats than one process")
         ours_stats = {"clean": run.clean, **{f"{c}/{s}": v for (c, s), v in run.cells.items()}}
 
         ref, ref_read_cpu, ref_engine_cpu = Clock(), 0.0, 0.0
@@ -122,25 +139,32 @@ def main() -> None:
             print(f"cell {i + 1}/{len(cells)} {name}: AP {stats['AP']:.4f} identical; pycocotools "
                   f"{ref.cpu:.1f} s CPU so far", flush=True)
 
-        # Our parts, for the breakdown: reading + checking alone, and hotcoco on the lists in memory.
-        engine, read = CocoKeypointEvaluator(gt_dict, backend="hotcoco"), Clock()
-        engine_only = Clock()
+        # Our parts, for the breakdown: the quick check alone, hotcoco parsing + scoring each file, and hotcoco on
+        # the records in memory (as pycocotools' engine-only figure).
+        engine, check, from_file, engine_only = CocoKeypointEvaluator(gt_dict, backend="hotcoco"), Clock(), \
+            Clock(), Clock()
+        image_ids = frozenset(img["id"] for img in gt_dict["images"])
         for _, path in cells:
-            with read():
-                results = read_results(path)
-                check_results(gt_dict, results)
+            with check():
+                if not results_file_passes(path.read_bytes(), image_ids):
+                    raise SystemExit(f"{path}: the quick check refused a valid file")
+            with from_file():
+                engine.evaluate(path)
+            results = json.loads(path.read_text())
             with engine_only():
                 engine.evaluate(results)
 
     n_people = sum(1 for a in gt_dict["annotations"] if not a["iscrowd"])
     print(f"\n{len(cells)} evaluations, {args.images} images, {n_people} people, {args.results} results each; "
           "all 10 stats identical in every cell")
-    print(f"end to end, CPU time : robustpose evaluate_run {ours.cpu:.1f}s  pycocotools {ref.cpu:.1f}s  "
+    print(f"end to end, one process, CPU time : robustpose evaluate_run {ours.cpu:.1f}s  pycocotools {ref.cpu:.1f}s  "
           f"ratio {ref.cpu / ours.cpu:.1f}x")
-    print(f"end to end, wall time: robustpose evaluate_run {ours.wall:.1f}s  pycocotools {ref.wall:.1f}s  "
-          f"ratio {ref.wall / ours.wall:.1f}x")
-    print(f"  robustpose: read + check (orjson) {read.cpu:.1f}s CPU, hotcoco on lists {engine_only.cpu:.1f}s CPU; "
-          f"pycocotools: loadRes {ref_read_cpu:.1f}s CPU, COCOeval {ref_engine_cpu:.1f}s CPU")
+    print(f"end to end, one process, wall time: robustpose evaluate_run {ours.wall:.1f}s  pycocotools "
+          f"{ref.wall:.1f}s  ratio {ref.wall / ours.wall:.1f}x")
+    print(f"end to end, --jobs {args.jobs}, wall time   : robustpose evaluate_run {ours_jobs.wall:.1f}s  pycocotools "
+          f"{ref.wall:.1f}s  ratio {ref.wall / ours_jobs.wall:.1f}x  (CPU of all processes {ours_jobs.cpu:.1f}s)")
+    print(f"  robustpose: quick check {check.cpu:.1f}s CPU, hotcoco parsing + scoring the files {from_file.cpu:.1f}s "
+          f"CPU; pycocotools: loadRes {ref_read_cpu:.1f}s CPU, COCOeval {ref_engine_cpu:.1f}s CPU")
     print(f"engine only, CPU time : hotcoco {engine_only.cpu:.1f}s  pycocotools {ref_engine_cpu:.1f}s  "
           f"ratio {ref_engine_cpu / engine_only.cpu:.1f}x")
 

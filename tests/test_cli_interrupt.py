@@ -139,16 +139,18 @@ def _spawned_workers(pid: int) -> list[int]:
     return [child for child in _children(pid) if spawned(child)]
 
 
+def _maps(pid: int, library: str) -> bool:
+    """Whether process ``pid`` has ``library`` loaded (a path in its memory maps contains the name)."""
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
 def _importing(workers: list[int], count: int) -> bool:
     """``count`` workers, each halfway through importing the corruptions (numba's LLVM is loaded, the rest is not
     done): a Ctrl-C now used to print a KeyboardInterrupt traceback per worker."""
-    def loaded_llvm(pid: int) -> bool:
-        try:
-            return "llvmlite" in Path(f"/proc/{pid}/maps").read_text()
-        except OSError:
-            return False
-
-    return len(workers) == count and all(loaded_llvm(pid) for pid in workers)
+    return len(workers) == count and all(_maps(pid, "llvmlite") for pid in workers)
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to see the worker processes")
@@ -255,3 +257,28 @@ def test_ctrl_c_in_demo_is_one_line_and_the_rerun_resumes(tmp_path: Path) -> Non
     again = run_ok(argv)
     assert "--resume" in again.stdout.split("[2/4]")[1].splitlines()[0], again.stdout
     assert "demo finished" in again.stdout
+
+
+def _scoring(workers: list[int], count: int) -> bool:
+    """``count`` workers, each with the COCO engine loaded (its first cell is being scored)."""
+    return len(workers) == count and all(_maps(pid, "hotcoco") for pid in workers)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc to see the worker processes")
+def test_ctrl_c_in_eval_preds_with_worker_processes_is_one_line(tmp_path: Path) -> None:
+    from robustpose.metrics.synthetic import synthetic_coco_keypoints
+    from robustpose.report.synthetic import write_synthetic_run
+
+    gt = synthetic_coco_keypoints(n_images=600, n_people=800, seed=0)
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    write_synthetic_run(tmp_path / "preds", gt, n_results=6000, seed=1)
+    argv = robustpose("eval", "--preds", tmp_path / "preds", "--dataset", "coco", "--ann", tmp_path / "gt.json",
+                      "--out", tmp_path / "report", "--jobs", 2)
+    # while the spawned workers start (importing their modules), then while they score
+    code, _, stderr = interrupt_when(argv, lambda lines, pid: len(_spawned_workers(pid)) == 2)
+    assert_interrupted(code, stderr)
+    code, _, stderr = interrupt_when(argv, lambda lines, pid: _scoring(_spawned_workers(pid), 2))
+    assert_interrupted(code, stderr)
+    assert not (tmp_path / "report" / "summary.json").exists()
+    run_ok(argv)
+    assert json.loads((tmp_path / "report" / "summary.json").read_text())["complete"]

@@ -144,3 +144,34 @@ def test_markdown_table_keeps_whole_numbers_whole():
     assert markdown_table(frame).splitlines() == [
         "| method | seeds | AP | name |", "|---|---|---|---|",
         "| standard | 2 | 62.8 | a |", "| advmix | 3 | – | b |"]
+
+
+def test_cells_scored_in_worker_processes_equal_one_process_and_errors_name_the_file(coco_run, tmp_path):
+    serial = evaluate_run(coco_run / "preds", "coco", coco_run / "gt.json")
+    seen = []
+    progress = lambda it, total: (seen.append(total), it)[1]
+    parallel = evaluate_run(coco_run / "preds", "coco", coco_run / "gt.json", jobs=2, progress=progress)
+    assert parallel.clean == serial.clean and parallel.cells == serial.cells  # every stat of every cell, exactly
+    assert list(parallel.cells) == list(serial.cells) and parallel.summary == serial.summary
+    assert seen == [76]
+    preds = tmp_path / "preds"
+    shutil.copytree(coco_run / "preds", preds)
+    bad = preds / "fog" / "4.json"
+    records = json.loads(bad.read_text())
+    records[3]["keypoints"] = records[3]["keypoints"][:-3]
+    bad.write_text(json.dumps(records))
+    with pytest.raises(ValueError, match=r"fog/4\.json: result 3 has 48 keypoint numbers"):
+        evaluate_run(preds, "coco", coco_run / "gt.json", jobs=2)
+    with pytest.raises(ValueError, match="jobs must be >= 0"):
+        evaluate_run(preds, "coco", coco_run / "gt.json", jobs=-1)
+
+
+def test_eval_jobs_writes_the_same_report(coco_run, tmp_path):
+    tables = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"report{jobs}"
+        res = CliRunner().invoke(cli, ["eval", "--preds", str(coco_run / "preds"), "--dataset", "coco", "--ann",
+                                       str(coco_run / "gt.json"), "--out", str(out), "--jobs", jobs, "-q"])
+        assert res.exit_code == 0, res.output
+        tables.append((out / "results.csv").read_bytes())
+    assert tables[0] == tables[1]

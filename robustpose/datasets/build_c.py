@@ -21,24 +21,33 @@ import errno
 import hashlib
 import json
 import os
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing.context import SpawnContext, SpawnProcess
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import PIL
 
 from robustpose import __version__
-from robustpose.corruptions import CORRUPTIONS, FIDELITY_VERSION, GROUPS, SEVERITIES, corrupt
+from robustpose.corruptions import (
+    CORRUPTIONS,
+    FIDELITY_VERSION,
+    GROUPS,
+    SEVERITIES,
+    corrupt,
+)
+from robustpose.pool import deaf_to_ctrl_c, imap_unordered
 
-from .imageio import DEFAULT_JPEG_QUALITY, FORMATS, ImageReadError, encode_image, load_rgb, write_atomic
+from .imageio import (
+    DEFAULT_JPEG_QUALITY,
+    FORMATS,
+    ImageReadError,
+    encode_image,
+    load_rgb,
+    write_atomic,
+)
 from .readers import AnnotationError, folder_image_names, image_names, resolve_image
 from .seeding import SEEDING_SCHEME, cell_seed
 
@@ -345,87 +354,16 @@ def _build_image(task: _Task) -> _Result:
 
 
 def _init_worker() -> None:
-    """One thread per worker process (the pool provides the parallelism), deaf to Ctrl-C.
-
-    The process starts with SIGINT blocked (:class:`_QuietSpawnProcess`); ignoring it discards one that arrived
-    while the worker started, so only the parent, which stops the pool, sees Ctrl-C.
-    """
+    """One thread per worker process (the pool provides the parallelism), deaf to Ctrl-C."""
     import cv2
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    deaf_to_ctrl_c()
     cv2.setNumThreads(1)
-
-
-class _QuietSpawnProcess(SpawnProcess):
-    """A spawned process that starts with SIGINT blocked (the signal mask survives fork and exec).
-
-    A terminal's Ctrl-C goes to the whole process group: a worker still importing its modules would die with a
-    ``KeyboardInterrupt`` traceback of its own before :func:`_init_worker` could make it ignore the signal. The
-    parent's own Ctrl-C is only held back while it forks, then delivered.
-    """
-
-    def start(self) -> None:
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            super().start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
-class _QuietSpawnContext(SpawnContext):
-    Process = _QuietSpawnProcess
-
-
-@contextmanager
-def _ctrl_c_deferred() -> Iterator[None]:
-    """Hold Ctrl-C back until the block is done, then deliver it (main thread only; elsewhere a no-op).
-
-    Around ``executor.submit``: an interrupt between a worker's start and the pool's record of it would leave a
-    worker the pool does not wait for; it outlives its parent and dies with a traceback.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if caught:
-            signal.raise_signal(signal.SIGINT)
 
 
 def _run_serial(tasks: list[_Task]) -> Iterator[_Result]:
     for task in tasks:
         yield _build_image(task)
-
-
-def _run_pool(tasks: list[_Task], workers: int) -> Iterator[_Result]:
-    """Results in completion order; at most ``2 * workers`` tasks in flight; stops the pool if the caller stops."""
-    executor = ProcessPoolExecutor(workers, mp_context=_QuietSpawnContext(), initializer=_init_worker)
-    pending: set = set()
-    queue = iter(tasks)
-
-    def submit(task: _Task) -> None:
-        with _ctrl_c_deferred():
-            pending.add(executor.submit(_build_image, task))
-
-    try:
-        for task in queue:
-            submit(task)
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                yield future.result()
-                next_task = next(queue, None)
-                if next_task is not None:
-                    submit(next_task)
-    finally:
-        executor.shutdown(wait=True, cancel_futures=True)
 
 
 # ---------------------------------------------------------------- planning and the build
@@ -516,7 +454,7 @@ def build_c(config: BuildConfig, progress: Progress | None = None) -> BuildSumma
     tasks = _plan(config, names, summary)
     manifest = config.out / manifest_name(config.shard)
     workers = min(config.workers, len(tasks))
-    results = _run_serial(tasks) if workers <= 1 else _run_pool(tasks, workers)
+    results = _run_serial(tasks) if workers <= 1 else imap_unordered(_build_image, tasks, workers, _init_worker)
     wrapped = progress(results, len(tasks)) if progress is not None else results
     try:
         for result in wrapped:

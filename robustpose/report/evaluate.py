@@ -6,8 +6,10 @@
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 
 from robustpose.corruptions import SEVERITIES, corruption_names
@@ -22,6 +24,7 @@ from robustpose.metrics import (
     pckh_table,
     summarize_robustness,
 )
+from robustpose.pool import imap_unordered
 
 from .layout import DATASETS, UNKNOWN, RunResult, discover_cells, read_run_meta
 
@@ -82,6 +85,18 @@ def _scorer(dataset: str, ann: Path, backend: str, headboxes: Path | None) -> Ca
     return checked
 
 
+@lru_cache(maxsize=1)
+def _worker_scorer(dataset: str, ann: Path, backend: str, headboxes: Path | None) -> Callable[[Path], dict]:
+    """One scorer per worker process, built on its first cell (the ground truth is read once per process)."""
+    return _scorer(dataset, ann, backend, headboxes)
+
+
+def _score_in_worker(task: tuple) -> tuple:
+    """``(key, metrics)`` of a ``(scorer setup, key, path)`` task."""
+    setup, key, path = task
+    return key, _worker_scorer(*setup)(path)
+
+
 def evaluate_run(
     preds_dir: str | Path,
     dataset: str,
@@ -91,6 +106,7 @@ def evaluate_run(
     partial: bool = False,
     headboxes: str | Path | None = None,
     progress: Progress | None = None,
+    jobs: int = 1,
 ) -> RunResult:
     """Score ``clean.json`` and every ``<corruption>/<severity>.json`` of ``preds_dir``; write the report to ``out``.
 
@@ -112,6 +128,8 @@ def evaluate_run(
         MPII only: HRNet's ``gt_valid.mat``.
     progress : callable, optional
         ``progress(iterable, total)`` wraps the loop over files (e.g. a rich progress bar).
+    jobs : int
+        Score the files in this many processes (0: one per CPU core); the numbers do not depend on it.
 
     Raises
     ------
@@ -133,9 +151,19 @@ def evaluate_run(
     if missing and not partial:
         raise MissingCellError(f"{len(missing)} benchmark cell(s) missing: {', '.join(missing[:5])}"
                                f"{' ...' if len(missing) > 5 else ''}; add them or pass --partial")
+    if jobs < 0:
+        raise ValueError(f"jobs must be >= 0 (0: one per CPU core), got {jobs}")
+    # built here even when worker processes score: a bad annotation file fails before any of them starts
     score = _scorer(dataset, Path(ann), backend, Path(headboxes) if headboxes is not None else None)
-    jobs = [(None, clean_path), *cell_paths.items()]
-    scored = {key: score(path) for key, path in (progress(jobs, len(jobs)) if progress else jobs)}
+    items = [(None, clean_path), *cell_paths.items()]
+    jobs = jobs or os.cpu_count() or 1
+    if jobs > 1 and len(items) > 1:
+        setup = (dataset, Path(ann), backend, Path(headboxes) if headboxes is not None else None)
+        done = imap_unordered(_score_in_worker, [(setup, *item) for item in items], min(jobs, len(items)))
+        finished = dict(progress(done, len(items)) if progress else done)
+        scored = {key: finished[key] for key, _ in items}
+    else:
+        scored = {key: score(path) for key, path in (progress(items, len(items)) if progress else items)}
     clean = scored.pop(None)
     metric = HEADLINE[dataset]
     summary = summarize_robustness(clean[metric], {k: v[metric] for k, v in scored.items()}, metric=metric,
