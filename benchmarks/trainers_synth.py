@@ -8,7 +8,8 @@
 4. Evaluate each run's final weights (no checkpoint selection) on clean + 15 corruptions x 5 severities with
    ground-truth boxes, no flip test, DARK decoding, and write one leaderboard (``<stem>.md``, ``<stem>_runs.csv``):
    per row the mean and spread (min-max) over seeds, the difference from standard fine-tuning, the training-step
-   time relative to standard, and the wall time.
+   time relative to standard, and the wall time; ``<stem>_rows.png`` draws it, and ``<stem>/`` holds the
+   leaderboard of every run (CSV, Markdown, PNG, HTML).
 
 A finished run (its ``checkpoint.pth``) and a finished evaluation (its ``summary.json``) are reused, so the
 benchmark can be spread over several sittings: rerun with other ``--rows`` into the same ``--work`` and the table
@@ -46,7 +47,8 @@ from robustpose.inference import InferenceConfig
 from robustpose.inference.evaluate import EvalSpec, evaluate_checkpoint
 from robustpose.models import load_checkpoint
 from robustpose.report.evaluate import evaluate_run
-from robustpose.report.leaderboard import build_leaderboard, leaderboard_markdown
+from robustpose.report.html import leaderboard_html
+from robustpose.report.leaderboard import build_leaderboard, leaderboard_markdown, write_leaderboard
 from robustpose.report.render import markdown_table
 from robustpose.train import (
     PRESETS,
@@ -232,6 +234,36 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def rows_figure(runs: pd.DataFrame, png: Path) -> Path:
+    """Clean AP and mPC per row: each seed a dot, the seeds' range a line, the mean a diamond, standard's mean a
+    dashed line (the axes are zoomed, so no bars); the row's step time relative to standard in its label."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = summarise(runs)
+    order = list(table.sort_values("mPC").index)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 0.34 * len(order) + 1.3), sharey=True)
+    for ax, col in zip(axes, ("clean_AP", "mPC")):
+        for y, row in enumerate(order):
+            seeds = runs.loc[runs["row"] == row, col]
+            ax.plot([seeds.min(), seeds.max()], [y, y], color="#4C72B0", lw=2)
+            ax.plot(seeds, [y] * len(seeds), "k.", ms=5)
+            ax.plot(table.loc[row, col], y, "D", color="#C44E52", ms=5)
+        if "standard" in table.index:
+            ax.axvline(table.loc["standard", col], color="k", ls="--", lw=0.8)
+        ax.set_title(f"{col.replace('_', ' ')} (%): seeds (dots), their range (line), mean (diamond); "
+                     "standard dashed", fontsize=8)
+        ax.grid(alpha=0.3)
+    ratio = table["step_time_ratio"] if "step_time_ratio" in table else pd.Series(float("nan"), table.index)
+    axes[0].set_yticks(list(range(len(order))), [f"{row} ({ratio[row]:.1f}x step)" for row in order], fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    plt.close(fig)
+    return png
+
+
 def run_rows(args: argparse.Namespace, rows: list[str], stem: str, title: str) -> pd.DataFrame:
     """Data, standard model, every (row, seed) fine-tune and evaluation, and the report ``<work>/<stem>.md``."""
     complete = sorted(args.corruptions) == sorted(corruption_names("benchmark")) and \
@@ -273,6 +305,10 @@ def run_rows(args: argparse.Namespace, rows: list[str], stem: str, title: str) -
               f"## Leaderboard\n\n{leaderboard_markdown(build_leaderboard(evals))}\n")
     (work / f"{stem}.md").write_text(report)
     runs.to_csv(work / f"{stem}_runs.csv", index=False)
+    groups = build_leaderboard(evals)
+    write_leaderboard(groups, work / stem)  # leaderboard.csv / .md / .png of every run
+    (work / stem / "leaderboard.html").write_text(leaderboard_html(groups, title=title))
+    rows_figure(runs, work / f"{stem}_rows.png")
     print(report)
     return runs
 
