@@ -13,16 +13,13 @@ import io
 
 import pytest
 import torch
-import torch.nn.functional as F
+from test_advmix_step import HEATMAP, JOINTS, SIZE, batch, half_smooth_l1, images  # the same small batches
 from torch import nn
 
 from robustpose.models import IMAGENET_MEAN, IMAGENET_STD, create_model, default_meta, save_checkpoint
 from robustpose.train import DataConfig, OptimConfig, TrainConfig
 from robustpose.train.advmix import AdvMixConfig, AdvMixMethod, make_views, mix, mix_weights, sample_views, view_kinds
 
-SIZE = (32, 32)
-HEATMAP = (8, 8)
-JOINTS = 4
 MEAN, STD = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -44,22 +41,6 @@ def method(tmp_path, seed: int = 3, teacher: nn.Module | None = None, optim: dic
     settings = {"gen_width": 4, "gen_depth": 2, **settings}
     return AdvMixMethod(pose_net(0), config(tmp_path, seed, **(optim or {})), torch.device("cpu"),
                         AdvMixConfig(**settings), teacher=pose_net(1) if teacher is None else teacher)
-
-
-def images(b: int = 4, seed: int = 0) -> torch.Tensor:
-    x01 = torch.rand(b, 3, *SIZE, generator=torch.Generator().manual_seed(seed))
-    return (x01 - MEAN.view(1, 3, 1, 1)) / STD.view(1, 3, 1, 1)
-
-
-def batch(seed: int = 0) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed + 100)
-    return {"image": images(4, seed), "target": torch.rand(4, JOINTS, *HEATMAP, generator=g) ** 4,
-            "weight": torch.tensor([[1.0, 1, 0, 1], [1, 0, 1, 1], [1, 1, 1, 1], [0, 1, 1, 1]])}
-
-
-def half_smooth_l1(pred, target, weight):
-    w = weight[:, :, None, None]
-    return 0.5 * F.smooth_l1_loss(pred * w, target * w, beta=1.0)
 
 
 def on_disk(state: dict) -> dict:
