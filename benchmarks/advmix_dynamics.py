@@ -48,31 +48,38 @@ def dynamics_table(runs: dict[str, Path]) -> pd.DataFrame:
 
 
 def dynamics_figure(runs: dict[str, Path], png: Path, window: int = 25) -> Path:
-    """One row per run: view weights (rolling mean over ``window`` steps), spatial spread, and loss on the mix over
-    loss on the equal mix (probed steps, rolling mean over 5 probes), against the step."""
+    """One row per trainer row (run names ``<row>-s<seed>``; seeds solid, dashed, dotted): view weights (rolling
+    mean over ``window`` steps), spatial spread, and the loss on the mix over the loss on the equal mix (probed
+    steps, rolling mean over 5 probes), against the step."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(runs), 3, figsize=(11, 2.2 * len(runs)), squeeze=False, sharex=True)
-    for row, (name, folder) in enumerate(runs.items()):
-        steps = pd.read_csv(folder / "steps.csv")
-        x = range(len(steps))
-        for i, view in enumerate(VIEW_NAMES):
-            if f"w{i}" in steps:
-                axes[row, 0].plot(x, steps[f"w{i}"].rolling(window, min_periods=1).mean(), label=view)
-        axes[row, 0].set_ylim(0, 1)
-        axes[row, 0].set_ylabel(name, fontsize=8)
-        axes[row, 1].plot(x, steps["w_spatial_std"].rolling(window, min_periods=1).mean(), color="tab:purple")
-        probed = steps.dropna(subset=["loss_equal", "loss_mixed"])
-        ratio = (probed["loss_mixed"] / probed["loss_equal"]).rolling(5, min_periods=1).mean()
-        axes[row, 2].plot(probed.index, ratio, color="tab:red")
-        axes[row, 2].axhline(1.0, color="grey", lw=0.8, ls="--")
+    rows: dict[str, list[Path]] = {}
+    for name, folder in runs.items():
+        rows.setdefault(name.rsplit("-s", 1)[0], []).append(folder)
+    fig, axes = plt.subplots(len(rows), 3, figsize=(11, 2.1 * len(rows)), squeeze=False, sharex=True)
+    colours = ("tab:blue", "tab:orange", "tab:green")
+    for r, (row, folders) in enumerate(rows.items()):
+        for folder, style in zip(folders, ("-", "--", ":")):
+            steps = pd.read_csv(folder / "steps.csv")
+            for i, view in enumerate(VIEW_NAMES):
+                if f"w{i}" in steps:
+                    axes[r, 0].plot(steps.index, steps[f"w{i}"].rolling(window, min_periods=1).mean(), style,
+                                    color=colours[i], label=view if style == "-" else None)
+            axes[r, 1].plot(steps.index, steps["w_spatial_std"].rolling(window, min_periods=1).mean(), style,
+                            color="tab:purple")
+            probed = steps.dropna(subset=["loss_equal", "loss_mixed"])
+            ratio = (probed["loss_mixed"] / probed["loss_equal"]).rolling(5, min_periods=1).mean()
+            axes[r, 2].plot(probed.index, ratio, style, color="tab:red")
         epochs = steps.index[steps["epoch"].diff() > 0]
-        for ax in axes[row]:
+        for ax in axes[r]:
             for e in epochs:
                 ax.axvline(e, color="grey", lw=0.5, alpha=0.5)
+        axes[r, 0].set_ylim(0, 1)
+        axes[r, 0].set_ylabel(row, fontsize=8)
+        axes[r, 2].axhline(1.0, color="grey", lw=0.8, ls="--")
     axes[0, 0].legend(fontsize=7, loc="upper right")
     axes[0, 0].set_title("mean weight of each view", fontsize=9)
     axes[0, 1].set_title("weights' std over pixels", fontsize=9)

@@ -18,6 +18,7 @@ import contextlib
 import copy
 import io
 from collections.abc import Mapping, Sequence
+from operator import methodcaller
 from pathlib import Path
 from typing import Any
 
@@ -123,8 +124,8 @@ _RESULT_SHAPES = msgspec.json.Decoder(list[_ResultShape])
 def results_file_passes(data: bytes, image_ids: frozenset, num_keypoints: int = 17) -> bool:
     """Whether ``data`` (a results json's bytes) is a non-empty list that :func:`check_results` accepts for a ground
     truth with these image ids, decided without one Python number per keypoint: the records are decoded with a
-    typed schema (msgspec) that keeps each ``keypoints`` array as its JSON text, whose numbers are counted with numpy
-    by their commas. False also for files that :func:`check_results` may accept but this schema does not (ids that
+    typed schema (msgspec) that keeps each ``keypoints`` array as its JSON text, whose numbers are counted by their
+    commas. False also for files that :func:`check_results` may accept but this schema does not (ids that
     are not integers, for one): the caller then takes the full path, which names what is wrong.
 
     An array passes the count only if it has exactly ``3 * num_keypoints`` elements or holds a non-number (a nested
@@ -136,15 +137,10 @@ def results_file_passes(data: bytes, image_ids: frozenset, num_keypoints: int = 
         return False
     if not shapes or not {s.image_id for s in shapes} <= image_ids:
         return False
-    # One buffer of all keypoint arrays, NUL-separated (no valid JSON text contains a raw NUL): per array, its first
-    # byte must open an array and its commas number 3K - 1.
+    # per array: it opens with "[" and holds 3K - 1 commas (a C-speed count per array beats one numpy pass over all)
     texts = [bytes(s.keypoints) for s in shapes]
-    buf = np.frombuffer(b"\0".join(texts), np.uint8)
-    starts = np.zeros(len(texts), np.int64)
-    np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts))[:-1] + 1, out=starts[1:])
-    array_index = np.cumsum(buf == 0)
-    commas = np.bincount(array_index[buf == ord(",")], minlength=len(texts))
-    return bool((buf[starts] == ord("[")).all() and (commas == 3 * num_keypoints - 1).all())
+    commas = np.fromiter(map(methodcaller("count", b","), texts), np.int64, len(texts))
+    return all(map(methodcaller("startswith", b"["), texts)) and bool((commas == 3 * num_keypoints - 1).all())
 
 
 class CocoKeypointEvaluator:
