@@ -37,7 +37,7 @@ SCRATCH = ROOT / ".mutation"
 MODULES: dict[str, list[str]] = {
     "robustpose/datasets/seeding.py": ["tests/test_seeding.py"],
     "robustpose/metrics/coco.py": ["tests/test_metrics_coco.py", "tests/test_metrics_ochuman.py",
-                                   "tests/test_metrics_coco_pinned.py"],
+                                   "tests/test_metrics_coco_pinned.py", "tests/test_metrics_coco_files.py"],
     "robustpose/metrics/robustness.py": ["tests/test_robustness.py", "tests/test_robustness_pinned.py"],
     "robustpose/metrics/mpii.py": ["tests/test_metrics_mpii.py", "tests/test_metrics_mpii_pinned.py"],
     "robustpose/metrics/postprocess.py": ["tests/test_oks_nms.py"],
