@@ -29,6 +29,8 @@ import pytest
 import torch
 import yaml
 
+from robustpose.datasets.parts import build_pool, synth_sources
+from robustpose.datasets.synthpose import SynthConfig, generate_split
 from robustpose.models import create_model, default_meta, save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,10 +42,14 @@ CELLS = ["--corruptions", "gaussian_noise,fog,pixelate", "--severities", "1,3"]
 TRAINERS = {
     "standard": [],
     "advmix": ["--init", "{init}", "--gen-width", "4", "--gen-lr", "2e-4"],
+    "peng": ["--init", "{init}", "--mode", "random"],
+    "asda": ["--init", "{init}", "--pool", "{pool}", "--gen-width", "4"],
 }
 EPOCHS = 4  # one step per epoch: 12 people, global batch 8
-# ||w_2proc - w_1proc|| / ||w_1proc|| after 4 steps with --sync-bn (measured: standard 8e-6, advmix 1e-4; AdvMix's
-# generator is a second Adam network feeding the first, so rounding grows faster)
+# ||w_2proc - w_1proc|| / ||w_1proc|| after 4 steps with --sync-bn (measured: standard 8e-6, peng 2e-6, advmix 1e-4,
+# asda 1e-4: the generators are second Adam networks feeding the first, so rounding grows faster). Before their
+# fixes: peng 8e-3 (each rank split its own half batch into random / asr / aho), asda 2.3e-3 (its generator's
+# batch norms were per process under --sync-bn).
 WEIGHT_RTOL = 1e-3
 SYNC_LOSS_RTOL = 1e-3  # per-epoch loss with --sync-bn (measured: standard 1e-6, advmix 9e-5; step 0 equal to 1e-7)
 LOSS_RTOL = 0.05  # per-epoch loss, per-process batch norm against one process (measured: up to 1.9 %)
@@ -81,7 +87,9 @@ def work(tmp_path_factory, shared_data) -> dict[str, Path]:
               "optim": {"lr": 2e-4, "milestones": [100]}, "epochs": EPOCHS, "threads": 1, "device": "cpu",
               "seed": 5, "val_every": 100}
     (d / "tiny.yaml").write_text(yaml.safe_dump(config))
-    return {"dir": d, "ckpt": Path(ckpt), "config": d / "tiny.yaml", "coco": coco}
+    generate_split(d / "synth", "train", 4, SynthConfig(), 0)  # ASDA's part pool
+    build_pool(synth_sources(d / "synth"), d / "pool")
+    return {"dir": d, "ckpt": Path(ckpt), "config": d / "tiny.yaml", "coco": coco, "pool": d / "pool"}
 
 
 # ----------------------------------------------------------------------------------------------- eval --ckpt
@@ -110,7 +118,7 @@ def test_eval_ckpt_two_processes_write_the_one_process_predictions(work):
 # ----------------------------------------------------------------------------------------------------- train
 
 def train_args(work: dict[str, Path], trainer: str, out: Path, *extra: str) -> list[str]:
-    own = [a.format(init=work["ckpt"]) for a in TRAINERS[trainer]]
+    own = [a.format(init=work["ckpt"], pool=work["pool"]) for a in TRAINERS[trainer]]
     return ["train", trainer, "--config", str(work["config"]), *own, "--out", str(out), *extra]
 
 

@@ -29,6 +29,7 @@ from torch import nn
 from robustpose.datasets.parts import TYPE_NAMES, load_pool
 
 from ..config import TrainConfig
+from ..distributed import convert_sync_batchnorm
 from ..method import non_default, run_label, settings_from, unwrap
 from ..standard import StandardConfig, StandardMethod
 from .generator import PartGenerator
@@ -139,6 +140,8 @@ class ASDAMethod(StandardMethod):
             if config.channels_last:
                 self.generator = self.generator.to(memory_format=torch.channels_last)
             if dist.is_initialized() and dist.get_world_size() > 1:  # average its gradients across ranks too
+                if config.sync_bn:  # its batch norms normalise over the global batch, as the pose net's do
+                    self.generator = convert_sync_batchnorm(self.generator, device)
                 self.generator = nn.parallel.DistributedDataParallel(
                     self.generator, device_ids=[device.index] if device.type == "cuda" else None)
             self.gen_optimizer = torch.optim.Adam(self.generator.parameters(), lr=settings.gen_lr)

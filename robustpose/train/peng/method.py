@@ -29,6 +29,7 @@ from robustpose.models import torch_load
 
 from ..config import TrainConfig
 from ..data import Augment, CropParams, TopDownDataset
+from ..distributed import rank_and_world
 from ..engine import epoch_order
 from ..method import MethodBase, StepCallback, load_init, non_default, run_label, settings_from, unwrap
 from ..standard import StandardConfig, StandardMethod
@@ -447,7 +448,9 @@ class PengMethod(StandardMethod):
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         indices = [int(i) for i in batch["index"]]
-        kinds = batch_kinds(self.split, self.kinds, self._step, len(indices))
+        # the split is the global batch's: this rank's samples are its rows rank, rank + world, ... (epoch_order)
+        rank, world = rank_and_world()
+        kinds = batch_kinds(self.split, self.kinds, self._step, len(indices) * world)[rank::world]
         due = self.agent is not None and "random" != kinds[-1] and (
             self.settings.agent_every == "batch" or self._agent_steps_this_epoch == 0)
         self._step += 1
