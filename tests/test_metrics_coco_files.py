@@ -130,3 +130,37 @@ def test_files_the_quick_check_leaves_out_are_scored_as_before(tmp_path):
     perfect = tmp_path / "perfect.json"
     perfect.write_text(json.dumps([{"image_id": 1, "category_id": 1, "keypoints": gt_kps, "score": 1.0}]))
     assert ev.evaluate(perfect)["AP"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("backend, rules", [("hotcoco", "ochuman"), ("pycocotools", "coco"),
+                                            ("pycocotools", "ochuman")])
+def test_other_engines_and_rules_score_a_file_as_its_records(tmp_path, backend, rules):
+    gt = one_image_gt()
+    kps = gt["annotations"][0]["keypoints"]
+    perfect = {"image_id": 1, "category_id": 1, "keypoints": kps, "score": 0.5}
+    # a confident false positive whose keypoint scores are all 0: xtcocotools' rules drop it, pycocotools' keep it
+    unscored = {"image_id": 1, "category_id": 1, "score": 0.9,
+                "keypoints": [v + 80 if i % 3 < 2 else 0.0 for i, v in enumerate(kps)]}
+    path = tmp_path / "clean.json"
+    path.write_text(json.dumps([perfect, unscored]))
+    ev = CocoKeypointEvaluator(gt, backend=backend, rules=rules)
+    stats = ev.evaluate(path)
+    assert stats == ev.evaluate([perfect, unscored])
+    assert stats["AP"] == pytest.approx(1.0) if rules == "ochuman" else stats["AP"] < 1.0
+
+
+def test_a_ground_truth_without_images_is_refused_before_any_predictions_file(tmp_path):
+    from robustpose.report import evaluate_run
+
+    gt = one_image_gt()
+    records = [{"image_id": 1, "category_id": 1, "keypoints": gt["annotations"][0]["keypoints"], "score": 1.0}]
+    del gt["images"]
+    with pytest.raises(KeyError, match="images"):  # the library call: at construction, not at the first file
+        CocoKeypointEvaluator(gt)
+    ann = tmp_path / "person_keypoints_val.json"
+    ann.write_text(json.dumps(gt))
+    (tmp_path / "preds").mkdir()
+    (tmp_path / "preds" / "clean.json").write_text(json.dumps(records))
+    with pytest.raises(ValueError, match=r"person_keypoints_val\.json is not a COCO-format annotation file: no "
+                                         r"'images' list"):
+        evaluate_run(tmp_path / "preds", "coco", ann, partial=True)

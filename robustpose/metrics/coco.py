@@ -169,7 +169,8 @@ class CocoKeypointEvaluator:
         self.backend = backend
         self.rules = rules
         self._gt_dict = visibility_ignore_gt(gt) if rules == "ochuman" else copy.deepcopy(dict(gt))
-        self._image_ids = frozenset(img["id"] for img in self._gt_dict.get("images", ()))
+        # a ground truth without images fails here, where the error names the annotation file
+        self._image_ids = frozenset(img["id"] for img in self._gt_dict["images"])
         with contextlib.redirect_stdout(io.StringIO()):
             if backend == "hotcoco":
                 import hotcoco
