@@ -31,23 +31,10 @@ from typing import Any
 import PIL
 
 from robustpose import __version__
-from robustpose.corruptions import (
-    CORRUPTIONS,
-    FIDELITY_VERSION,
-    GROUPS,
-    SEVERITIES,
-    corrupt,
-)
+from robustpose.corruptions import CORRUPTIONS, FIDELITY_VERSION, GROUPS, SEVERITIES, corrupt
 from robustpose.pool import deaf_to_ctrl_c, imap_unordered
 
-from .imageio import (
-    DEFAULT_JPEG_QUALITY,
-    FORMATS,
-    ImageReadError,
-    encode_image,
-    load_rgb,
-    write_atomic,
-)
+from .imageio import DEFAULT_JPEG_QUALITY, FORMATS, ImageReadError, encode_image, load_rgb, write_atomic
 from .readers import AnnotationError, folder_image_names, image_names, resolve_image
 from .seeding import SEEDING_SCHEME, cell_seed
 

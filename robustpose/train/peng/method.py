@@ -448,10 +448,12 @@ class PengMethod(StandardMethod):
 
     def step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         indices = [int(i) for i in batch["index"]]
-        # the split is the global batch's: this rank's samples are its rows rank, rank + world, ... (epoch_order)
+        # the split is the global batch's: this rank's samples are its rows rank, rank + world, ... (epoch_order);
+        # whether the agent steps is decided from the global batch too, so every rank takes the same branch
         rank, world = rank_and_world()
-        kinds = batch_kinds(self.split, self.kinds, self._step, len(indices) * world)[rank::world]
-        due = self.agent is not None and "random" != kinds[-1] and (
+        split = batch_kinds(self.split, self.kinds, self._step, len(indices) * world)
+        kinds = split[rank::world]
+        due = self.agent is not None and "random" != split[-1] and (
             self.settings.agent_every == "batch" or self._agent_steps_this_epoch == 0)
         self._step += 1
         logs: dict[str, float] = {}
