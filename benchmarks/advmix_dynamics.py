@@ -51,15 +51,15 @@ def dynamics_figure(runs: dict[str, Path], png: Path, window: int = 25) -> Path:
     """One row per trainer row (run names ``<row>-s<seed>``; seeds solid, dashed, dotted): view weights (rolling
     mean over ``window`` steps), spatial spread, and the loss on the mix over the loss on the equal mix (probed
     steps, rolling mean over 5 probes), against the step."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from robustpose.report.render import save_png
 
     rows: dict[str, list[Path]] = {}
     for name, folder in runs.items():
         rows.setdefault(name.rsplit("-s", 1)[0], []).append(folder)
-    fig, axes = plt.subplots(len(rows), 3, figsize=(11, 2.1 * len(rows)), squeeze=False, sharex=True)
+    fig = Figure(figsize=(11, 2.1 * len(rows)))
+    axes = fig.subplots(len(rows), 3, squeeze=False, sharex=True)
     colours = ("tab:blue", "tab:orange", "tab:green")
     for r, (row, folders) in enumerate(rows.items()):
         for folder, style in zip(folders, ("-", "--", ":")):
@@ -87,9 +87,7 @@ def dynamics_figure(runs: dict[str, Path], png: Path, window: int = 25) -> Path:
     for ax in axes[-1]:
         ax.set_xlabel("training step (grey lines: epochs)", fontsize=8)
     fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=110)
-    plt.close(fig)
+    save_png(fig, png)
     return png
 
 

@@ -58,10 +58,9 @@ def label(method: str, kd_input: str) -> str:
 def mix_figure(run: Path, data_root: Path, png: Path, n: int = 4, seed: int = 0) -> Path:
     """Views, mix and per-view weight maps of the trained generator in ``run`` (and of a freshly initialised one)
     on ``n`` validation crops: the picture in docs/advmix.md."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from robustpose.report.render import save_png
 
     state = torch_load(run / "checkpoint.pth")
     size = tuple(state["config"]["data"]["input_size"])
@@ -88,7 +87,8 @@ def mix_figure(run: Path, data_root: Path, png: Path, n: int = 4, seed: int = 0)
     show = lambda x: (x * std[0] + mean[0]).clamp(0, 1).permute(1, 2, 0).numpy()
     cols = [*(f"view: {k}" for k in kinds), "mix (trained G)",
             *(f"w_{k} trained" for k in kinds), *(f"w_{k} fresh G" for k in kinds)]
-    fig, axes = plt.subplots(len(images), len(cols), figsize=(1.3 * len(cols), 1.9 * len(images)), squeeze=False)
+    fig = Figure(figsize=(1.3 * len(cols), 1.9 * len(images)))
+    axes = fig.subplots(len(images), len(cols), squeeze=False)
     for r in range(len(images)):
         panels = [show(views[r, i]) for i in range(len(kinds))] + [show(mix(views, weights["trained"])[r])]
         panels += [weights[g][r, i].numpy() for g in ("trained", "fresh") for i in range(len(kinds))]
@@ -100,9 +100,7 @@ def mix_figure(run: Path, data_root: Path, png: Path, n: int = 4, seed: int = 0)
                 ax.set_title(cols[c], fontsize=6)
     fig.suptitle(f"{run.name}: {settings.run_name()}; weight maps in [0, 1] (viridis)", fontsize=8)
     fig.tight_layout()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(png, dpi=130)
-    plt.close(fig)
+    save_png(fig, png)
     return png
 
 

@@ -163,8 +163,8 @@ def main() -> None:
           f"{ref.wall:.1f}s  ratio {ref.wall / ours.wall:.1f}x")
     print(f"end to end, --jobs {args.jobs}, wall time   : robustpose evaluate_run {ours_jobs.wall:.1f}s  pycocotools "
           f"{ref.wall:.1f}s  ratio {ref.wall / ours_jobs.wall:.1f}x  (CPU of all processes {ours_jobs.cpu:.1f}s)")
-    print(f"  robustpose: quick check {check.cpu:.1f}s CPU, hotcoco parsing + scoring the files {from_file.cpu:.1f}s "
-          f"CPU; pycocotools: loadRes {ref_read_cpu:.1f}s CPU, COCOeval {ref_engine_cpu:.1f}s CPU")
+    print(f"  robustpose: quick check {check.cpu:.1f}s CPU, the quick path per file (check, hotcoco's parse "
+          f"and scoring) {from_file.cpu:.1f}s CPU; pycocotools: loadRes {ref_read_cpu:.1f}s CPU, COCOeval {ref_engine_cpu:.1f}s CPU")
     print(f"engine only, CPU time : hotcoco {engine_only.cpu:.1f}s  pycocotools {ref_engine_cpu:.1f}s  "
           f"ratio {ref_engine_cpu / engine_only.cpu:.1f}x")
 

@@ -237,14 +237,14 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
 def rows_figure(runs: pd.DataFrame, png: Path) -> Path:
     """Clean AP and mPC per row: each seed a dot, the seeds' range a line, the mean a diamond, standard's mean a
     dashed line (the axes are zoomed, so no bars); the row's step time relative to standard in its label."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from robustpose.report.render import save_png
 
     table = summarise(runs)
     order = list(table.sort_values("mPC").index)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.34 * len(order) + 1.3), sharey=True)
+    fig = Figure(figsize=(11, 0.34 * len(order) + 1.3))
+    axes = fig.subplots(1, 2, sharey=True)
     for ax, col in zip(axes, ("clean_AP", "mPC")):
         for y, row in enumerate(order):
             seeds = runs.loc[runs["row"] == row, col]
@@ -259,8 +259,7 @@ def rows_figure(runs: pd.DataFrame, png: Path) -> Path:
     ratio = table["step_time_ratio"] if "step_time_ratio" in table else pd.Series(float("nan"), table.index)
     axes[0].set_yticks(list(range(len(order))), [f"{row} ({ratio[row]:.1f}x step)" for row in order], fontsize=8)
     fig.tight_layout()
-    fig.savefig(png, dpi=120)
-    plt.close(fig)
+    save_png(fig, png)
     return png
 
 

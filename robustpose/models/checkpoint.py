@@ -94,7 +94,8 @@ def torch_load(path: str | os.PathLike, *, trust_checkpoint: bool = False) -> An
 def _text_kind(path: Path) -> str | None:
     """What a file that torch cannot load holds, when it is plainly not a checkpoint: ``"the file is empty"``,
     ``"it is an image"``, ``"it is a JSON file"``, ``"it is a text file"``; None for other binary content."""
-    head = path.read_bytes()[:4096]
+    with open(path, "rb") as f:  # the head only: the file may be large
+        head = f.read(4096)
     if not head:
         return "the file is empty"
     if head.startswith((b"\xff\xd8\xff", b"\x89PNG")):
@@ -103,7 +104,7 @@ def _text_kind(path: Path) -> str | None:
         text = head.decode("utf-8").lstrip()
     except UnicodeDecodeError:
         return None
-    if not text.isprintable() and not all(c.isprintable() or c.isspace() for c in text):
+    if not all(c.isprintable() or c.isspace() for c in text):
         return None
     return "it is a JSON file" if text[:1] in "{[" else "it is a text file"
 
